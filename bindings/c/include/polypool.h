@@ -1,0 +1,423 @@
+/* polypool.h - the C client of polypool, and the task ABI for C workers.
+ *
+ * This is the only public header. Link with `pkg-config --libs polypool`.
+ *
+ * Conventions
+ *  - Every fallible call returns a pp_status; PP_OK is 0. The human-readable
+ *    detail of the last failure on the calling thread is pp_last_error().
+ *  - Out-parameters are written only on PP_OK.
+ *  - A function that takes ownership of an argument does so only when it
+ *    returns PP_OK (nng's rule); on failure the caller still owns it.
+ *  - Every _free/_close accepts NULL.
+ *  - Timeouts are in milliseconds: a negative value waits forever, 0 does
+ *    not wait.
+ *  - One pp_client may be used from many threads at once. Pools, iterators
+ *    and futures belong to their client and must not outlive it.
+ */
+#ifndef POLYPOOL_H
+#define POLYPOOL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PP_VERSION_MAJOR 0
+#define PP_VERSION_MINOR 1
+#define PP_VERSION_PATCH 0
+#define PP_VERSION_STRING "0.1.0"
+
+/* The wire protocol version this library speaks (proto/polypool.proto). */
+#define PP_PROTOCOL_VERSION 1
+
+/* ------------------------------------------------------------------------
+ * Status codes. The numbers equal the wire enum polypool.v1.Status.
+ * ---------------------------------------------------------------------- */
+typedef enum pp_status {
+    PP_OK = 0,
+    PP_EINVAL = 1,        /* bad argument */
+    PP_ENOENT = 2,        /* no such pool, job or named object */
+    PP_ETIMEDOUT = 3,     /* the timeout or deadline passed */
+    PP_ECLOSED = 4,       /* the pool or object is closed or terminated */
+    PP_ENOMEM = 5,        /* out of memory */
+    PP_EPROTO = 6,        /* malformed message or protocol violation */
+    PP_EMSGSIZE = 7,      /* a message over the daemon's maximum size */
+    PP_ECONNREFUSED = 8,  /* no daemon at the address (and none could be started) */
+    PP_ECONNRESET = 9,    /* the daemon went away during the call */
+    PP_ETASK = 10,        /* the task failed; see pp_last_error() */
+    PP_EWORKER = 11,      /* the worker died running the task (signal/exit code) */
+    PP_ENOLIB = 12,       /* the task's library could not be loaded */
+    PP_ENOSYM = 13,       /* the task's symbol is not in its library */
+    PP_EPERM = 14,        /* not allowed */
+    PP_EBUSY = 15,        /* still running or in use (join before close) */
+    PP_ECANCELED = 16,    /* cancelled */
+    PP_EFORKED = 17,      /* a client used in a child forked after it was opened */
+    PP_EVERSION = 18,     /* protocol version mismatch */
+    PP_EEXIST = 19,       /* the name or id is already taken */
+    PP_EAGAIN = 20,       /* not ready yet */
+    PP_EEOF = 21,         /* the iterator is exhausted */
+    PP_EINTERNAL = 22,    /* a bug in polypool */
+    PP_ENOSPAWN = 23,     /* a process could not be started */
+    PP_EOWNERDEAD = 24,   /* reserved */
+    PP_ESTATE = 25,       /* not valid in the object's current state */
+} pp_status;
+
+#define PP_STATUS_MAX PP_ESTATE
+
+/* A short sentence describing `st`. Never NULL, also for unknown values. */
+const char *pp_strerror(pp_status st);
+
+/* The enumerator's name, e.g. "PP_ETIMEDOUT". Never NULL ("PP_E?" for
+ * unknown values). */
+const char *pp_status_name(pp_status st);
+
+/* ------------------------------------------------------------------------
+ * Errors.
+ * ---------------------------------------------------------------------- */
+
+/* The full story of a failure: for a task that failed, what the task said
+ * and where; for a client-side failure, the daemon's or library's detail.
+ * Strings are never NULL (empty when unknown). */
+typedef struct pp_error {
+    pp_status status;
+    const char *message;     /* what went wrong */
+    const char *where;       /* where: worker pid, function, item index */
+    uint64_t index;          /* the failed item's index in its map, or 0 */
+    int signal;              /* PP_EWORKER: the signal that killed the worker */
+    int exit_code;           /* PP_EWORKER: the worker's exit code when no signal */
+    const void *exception;   /* reserved for Python: pickled exception bytes */
+    size_t exception_len;
+    const char *traceback;   /* reserved for Python */
+} pp_error;
+
+/* The error of the last failed pp_ call on this thread. Never NULL; its
+ * status is PP_OK when nothing has failed yet. Valid until the next pp_ call
+ * on this thread that fails. */
+const pp_error *pp_last_error(void);
+
+/* ------------------------------------------------------------------------
+ * Values: what crosses between languages (arguments, results).
+ *
+ * A pp_value is a tree: a scalar, or a list/tuple/map of values. A value
+ * that was appended to a list or set in a map belongs to its container.
+ * ---------------------------------------------------------------------- */
+typedef enum pp_kind {
+    PP_NULL = 0,
+    PP_BOOL = 1,
+    PP_INT = 2,
+    PP_DOUBLE = 3,
+    PP_STRING = 4,
+    PP_BYTES = 5,
+    PP_LIST = 6,
+    PP_MAP = 7,
+    PP_HANDLE = 8,   /* reserved: runtime objects */
+    PP_PICKLE = 9,   /* a Python pickle; C sees bytes */
+    PP_TUPLE = 10,   /* C treats it as a list; Python gets a tuple */
+} pp_kind;
+
+typedef struct pp_value pp_value;
+
+/* Constructors. Each returns a new value the caller owns (free with
+ * pp_value_free, or hand it to a container), or NULL when out of memory. */
+pp_value *pp_value_null(void);
+pp_value *pp_value_bool(bool b);
+pp_value *pp_value_int(int64_t i);
+pp_value *pp_value_double(double d);
+pp_value *pp_value_string(const char *s);                 /* copies s */
+pp_value *pp_value_string_n(const char *s, size_t len);   /* copies len bytes */
+pp_value *pp_value_bytes(const void *data, size_t len);   /* copies */
+pp_value *pp_value_pickle(const void *data, size_t len);  /* copies */
+pp_value *pp_value_list(void);
+pp_value *pp_value_tuple(void);
+pp_value *pp_value_map(void);
+/* A list of n integers: a convenience for map inputs. */
+pp_value *pp_value_list_of_ints(const int64_t *ints, size_t n);
+
+/* Frees a value and everything it contains. Accepts NULL. Never free a
+ * value that belongs to a container. */
+void pp_value_free(pp_value *v);
+
+/* A deep copy, or NULL when out of memory. */
+pp_value *pp_value_copy(const pp_value *v);
+
+/* Replaces the contents of `dst` with those of `src`, which is consumed
+ * (freed) in every case. For tasks filling their result. */
+void pp_value_move(pp_value *dst, pp_value *src);
+
+/* In-place setters: replace the contents of v (freeing the old ones). They
+ * return PP_OK or PP_ENOMEM. For tasks filling their result. */
+pp_status pp_value_set_null(pp_value *v);
+pp_status pp_value_set_bool(pp_value *v, bool b);
+pp_status pp_value_set_int(pp_value *v, int64_t i);
+pp_status pp_value_set_double(pp_value *v, double d);
+pp_status pp_value_set_string(pp_value *v, const char *s);
+pp_status pp_value_set_bytes(pp_value *v, const void *data, size_t len);
+
+/* The kind of v. */
+pp_kind pp_value_kind(const pp_value *v);
+
+/* Lenient getters: a wrong kind gives 0 / false / NULL. get_int accepts
+ * BOOL; get_double accepts INT and BOOL. get_string gives the string of a
+ * STRING value; get_bytes the data of BYTES, PICKLE or STRING. `len` may be
+ * NULL. Returned pointers live as long as v. */
+bool pp_value_get_bool(const pp_value *v);
+int64_t pp_value_get_int(const pp_value *v);
+double pp_value_get_double(const pp_value *v);
+const char *pp_value_get_string(const pp_value *v, size_t *len);
+const void *pp_value_get_bytes(const pp_value *v, size_t *len);
+
+/* Strict getters: PP_EINVAL when v has another kind. */
+pp_status pp_value_to_int(const pp_value *v, int64_t *out);
+pp_status pp_value_to_double(const pp_value *v, double *out);
+
+/* Containers. len: items of a list/tuple, pairs of a map, bytes of a
+ * string/bytes/pickle, 0 otherwise. at: the i-th item of a list/tuple, or
+ * NULL when out of range or not a list/tuple. */
+size_t pp_value_len(const pp_value *v);
+const pp_value *pp_value_at(const pp_value *v, size_t i);
+pp_value *pp_value_at_mut(pp_value *v, size_t i);
+
+/* Appends item to a list or tuple; consumes item on PP_OK. PP_EINVAL if
+ * list is not a list or tuple. */
+pp_status pp_value_append(pp_value *list, pp_value *item);
+
+/* Maps keep insertion order; keys are values (usually strings). set
+ * replaces the value of an equal key. Both consume key and val on PP_OK. */
+pp_status pp_value_map_set(pp_value *map, pp_value *key, pp_value *val);
+pp_status pp_value_map_set_str(pp_value *map, const char *key, pp_value *val);
+/* The value stored under a string key, or NULL. */
+const pp_value *pp_value_map_get(const pp_value *map, const char *key);
+/* The i-th pair; NULL when out of range. */
+const pp_value *pp_value_map_key_at(const pp_value *map, size_t i);
+const pp_value *pp_value_map_val_at(const pp_value *map, size_t i);
+
+/* Deep equality (LIST and TUPLE with equal items compare equal; INT 1 and
+ * DOUBLE 1.0 do not). */
+bool pp_value_equal(const pp_value *a, const pp_value *b);
+
+/* A Python-like repr: `[1, 4, 9]`, `{'a': 1}`, `'text'`, `None`, `True`.
+ * Returns a malloc'd string the caller frees with free(), or NULL. */
+char *pp_value_repr(const pp_value *v);
+
+/* ------------------------------------------------------------------------
+ * The task ABI: what a C task function looks like.
+ *
+ *     int square(const pp_value *args, pp_value *result)
+ *     {
+ *         int64_t x;
+ *         if (pp_value_to_int(pp_value_at(args, 0), &x) != PP_OK)
+ *             return pp_task_fail(result, "square: want an int");
+ *         return pp_value_set_int(result, x * x);
+ *     }
+ *
+ * `args` is a LIST of the call's arguments (one for map, the items of the
+ * tuple for starmap and apply). `result` is a NULL value the task fills.
+ * Return 0 on success. Any other return fails the task with PP_ETASK; its
+ * message is the result's string if the task set one (pp_task_fail does),
+ * else "task returned N". Export the function from a shared library built
+ * with -fPIC; polypool-worker finds it with dlopen/dlsym.
+ * ---------------------------------------------------------------------- */
+typedef int (*pp_task_fn)(const pp_value *args, pp_value *result);
+
+/* Sets result to the formatted message and returns PP_ETASK. */
+int pp_task_fail(pp_value *result, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------
+ * Functions: how a task names its code.
+ * ---------------------------------------------------------------------- */
+typedef struct pp_func pp_func;
+
+/* A C function: `symbol` exported by the shared library `library` (a path,
+ * made absolute here, or a bare soname for dlopen's search). The library is
+ * loaded by the worker, so a missing library or symbol fails the task with
+ * PP_ENOLIB / PP_ENOSYM. PP_EINVAL for NULL or empty arguments. */
+pp_status pp_func_c(const char *library, const char *symbol, pp_func **out);
+void pp_func_free(pp_func *f);
+
+/* ------------------------------------------------------------------------
+ * The client: one connection to polypoold.
+ * ---------------------------------------------------------------------- */
+typedef struct pp_client pp_client;
+
+/* Where a task's stdout/stderr goes in the client. fd is 1 or 2. Called
+ * before the task's results are handed out, from the thread that receives
+ * them. The default writes to the client's fd 1 and 2. */
+typedef void (*pp_output_fn)(void *arg, int fd, const void *data, size_t len);
+
+typedef struct pp_client_opts {
+    /* nng URL of the daemon. NULL: $POLYPOOL_ADDRESS, else the per-user
+     * default ipc path (see pp_default_address). */
+    const char *address;
+    /* Start a daemon when none answers at an ipc:// address (default
+     * true; $POLYPOOL_NO_AUTOSTART=1 turns it off). The started daemon
+     * exits after its last client leaves and a grace period. */
+    bool no_autostart;
+    /* How long to wait for a daemon to answer, started or not. 0: 5000. */
+    int connect_timeout_ms;
+    /* Shown by `polypool status`. NULL: the program name. */
+    const char *name;
+    pp_output_fn output;
+    void *output_arg;
+} pp_client_opts;
+
+/* Connects with default options to `address` (NULL for the default).
+ * Statuses: PP_ECONNREFUSED (no daemon, none started), PP_EVERSION,
+ * PP_EPERM, PP_ETIMEDOUT, PP_ENOMEM, PP_EINVAL (bad URL). */
+pp_status pp_client_open(const char *address, pp_client **out);
+pp_status pp_client_open_opts(const pp_client_opts *opts, pp_client **out);
+
+/* Disconnects. The daemon then cancels this client's jobs and destroys its
+ * private pools. Pools, iterators and futures of the client must be freed
+ * first. Accepts NULL. */
+void pp_client_close(pp_client *c);
+
+/* The address the client is connected to; lives as long as c. */
+const char *pp_client_address(const pp_client *c);
+/* The daemon's CPU count (the default pool's size). */
+unsigned pp_client_cpu_count(const pp_client *c);
+
+/* Round trip to the daemon. */
+pp_status pp_client_ping(pp_client *c, int timeout_ms);
+
+/* Writes the per-user default address into buf ("ipc:///run/user/UID/
+ * polypool/polypoold.sock", or under /tmp/polypool-UID/ when
+ * $XDG_RUNTIME_DIR is unset). PP_EINVAL if it does not fit. */
+pp_status pp_default_address(char *buf, size_t len);
+
+/* ------------------------------------------------------------------------
+ * Pools.
+ * ---------------------------------------------------------------------- */
+typedef struct pp_pool pp_pool;
+
+typedef struct pp_pool_opts {
+    unsigned size;               /* concurrent tasks; 0: the CPU count */
+    unsigned maxtasksperchild;   /* tasks before a worker is replaced; 0: never */
+    const pp_func *initializer;  /* optional; runs once in each new worker */
+    const pp_value *initargs;    /* optional LIST of the initializer's arguments */
+} pp_pool_opts;
+
+/* A private pool, owned by this client. opts may be NULL. */
+pp_status pp_pool_create(pp_client *c, const pp_pool_opts *opts, pp_pool **out);
+
+/* A named pool other clients can attach to: created if absent (with opts),
+ * attached otherwise (opts ignored). It lives while a client uses it. */
+pp_status pp_pool_open_named(pp_client *c, const char *name,
+                             const pp_pool_opts *opts, pp_pool **out);
+
+/* Attaches to an existing named pool; "default" is the daemon's default
+ * pool, sized to the CPU count. PP_ENOENT if there is none. */
+pp_status pp_pool_attach(pp_client *c, const char *name, pp_pool **out);
+
+/* Stops accepting work; submitted work still completes. For a named pool,
+ * this client detaches. Idempotent. */
+pp_status pp_pool_close(pp_pool *p);
+/* Stops now: unfinished items of this client's jobs fail with PP_ECLOSED;
+ * a private pool's workers are killed. Idempotent. */
+pp_status pp_pool_terminate(pp_pool *p);
+/* Waits until the pool's work is done and its workers have exited.
+ * PP_EBUSY if the pool was not closed or terminated; PP_ETIMEDOUT. */
+pp_status pp_pool_join(pp_pool *p, int timeout_ms);
+/* Releases the handle; a private pool still running is terminated. */
+void pp_pool_free(pp_pool *p);
+
+unsigned pp_pool_size(const pp_pool *p);
+const char *pp_pool_name(const pp_pool *p);   /* "" for a private pool */
+
+/* ------------------------------------------------------------------------
+ * map, imap, apply.
+ *
+ * Failed tasks: map returns the status of the first failed item (PP_ETASK,
+ * PP_EWORKER, PP_ENOLIB, ...) with the detail in pp_last_error(), after
+ * every item has finished (no other item is lost). An iterator returns the
+ * failure at the failed item's position and can go on.
+ * ---------------------------------------------------------------------- */
+typedef struct pp_map_opts {
+    size_t chunksize;    /* items per task; 0: map uses multiprocessing's
+                            default (about 4 tasks per worker), imap 1 */
+    int timeout_ms;      /* deadline for the whole call; <= 0: none. Items
+                            not done by then fail with PP_ETIMEDOUT. */
+    bool star;           /* each item is a LIST of arguments (starmap) */
+    size_t window;       /* imap: most items submitted and not yet
+                            consumed; 0: 4096 */
+} pp_map_opts;
+
+/* multiprocessing's default chunksize for n items on a pool of `workers`. */
+size_t pp_default_chunksize(size_t n, unsigned workers);
+
+/* Applies f to every item of the LIST `items`; *results is a new LIST in
+ * input order. opts may be NULL. */
+pp_status pp_pool_map(pp_pool *p, const pp_func *f, const pp_value *items,
+                      const pp_map_opts *opts, pp_value **results);
+
+/* f(*args): args is a LIST (or NULL for no arguments). */
+pp_status pp_pool_apply(pp_pool *p, const pp_func *f, const pp_value *args,
+                        int timeout_ms, pp_value **result);
+
+typedef struct pp_iter pp_iter;
+
+/* Produces the next input item of an imap: set *item to a new value (it is
+ * consumed) and return PP_OK, or return PP_EEOF at the end. Any other
+ * status ends the input and is reported by pp_iter_next. */
+typedef pp_status (*pp_source_fn)(void *arg, pp_value **item);
+
+/* Lazily maps f over items (which must outlive the iterator), at most
+ * opts->window items ahead of the consumer. ordered: results in input order
+ * (imap), else in completion order (imap_unordered). */
+pp_status pp_pool_imap(pp_pool *p, const pp_func *f, const pp_value *items,
+                       const pp_map_opts *opts, bool ordered, pp_iter **out);
+/* The same over items produced by `next`, called from pp_iter_next. */
+pp_status pp_pool_imap_source(pp_pool *p, const pp_func *f, pp_source_fn next,
+                              void *arg, const pp_map_opts *opts, bool ordered,
+                              pp_iter **out);
+
+/* The next result, as a new value the caller owns. PP_EEOF after the last
+ * one; PP_ETIMEDOUT if none came within timeout_ms (call again); a task
+ * status (PP_ETASK, ...) for a failed item, which is then consumed. */
+pp_status pp_iter_next(pp_iter *it, int timeout_ms, pp_value **item);
+/* The input index of the result pp_iter_next last returned. */
+uint64_t pp_iter_index(const pp_iter *it);
+/* Cancels what is still running and frees. Accepts NULL. */
+void pp_iter_free(pp_iter *it);
+
+/* ------------------------------------------------------------------------
+ * Futures: apply_async and map_async.
+ * ---------------------------------------------------------------------- */
+typedef struct pp_future pp_future;
+
+/* Called once when the future becomes ready, on the client's collector
+ * thread. It must not block; it may call pp_future_get(f, 0, ...). */
+typedef void (*pp_callback)(pp_future *f, void *arg);
+
+pp_status pp_pool_apply_async(pp_pool *p, const pp_func *f, const pp_value *args,
+                              pp_callback cb, void *cb_arg, pp_future **out);
+/* Resolves to the LIST of results. */
+pp_status pp_pool_map_async(pp_pool *p, const pp_func *f, const pp_value *items,
+                            const pp_map_opts *opts, pp_callback cb, void *cb_arg,
+                            pp_future **out);
+
+/* Waits until ready: PP_OK, or PP_ETIMEDOUT. */
+pp_status pp_future_wait(pp_future *f, int timeout_ms);
+/* Waits, then gives a copy of the result (caller frees) or the task's
+ * failure status (detail in pp_last_error()). PP_ETIMEDOUT if not ready in
+ * time. result may be NULL. */
+pp_status pp_future_get(pp_future *f, int timeout_ms, pp_value **result);
+bool pp_future_ready(const pp_future *f);
+/* *ok = whether it succeeded. PP_EAGAIN if not ready yet. */
+pp_status pp_future_successful(const pp_future *f, bool *ok);
+/* The failure, or NULL if the future succeeded or is not ready. Lives as
+ * long as f. */
+const pp_error *pp_future_error(const pp_future *f);
+/* Frees; a pending future's job is cancelled. Accepts NULL. Must not be
+ * called from the future's own callback. */
+void pp_future_free(pp_future *f);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* POLYPOOL_H */
