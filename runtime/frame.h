@@ -19,7 +19,7 @@
 int frame_write(int fd, const void *payload, size_t len);
 
 /* Reads one whole frame from a blocking fd into a malloc'd buffer the
- * caller frees. Returns 1 with *payload/*len set, 0 on a clean EOF before
+ * caller frees. Returns 1 with *payload and *len set, 0 on a clean EOF before
  * any byte of the frame, or -1 with errno set (EPROTO for a bad length or
  * EOF inside a frame). */
 int frame_read(int fd, void **payload, size_t *len);

@@ -1,0 +1,119 @@
+/* pool.h - pools of workers.
+ *
+ * Pool 1 is the default pool ("default", never destroyed). Private pools
+ * belong to one session; named pools are shared by the sessions attached
+ * to them and destroyed once none is attached and their work has drained.
+ * A pool's size is its number of workers (concurrent tasks); every worker
+ * is spawned when the pool is made, and replaced when it exits while the
+ * pool still runs. A pool whose initializer fails, or whose workers cannot
+ * start, is "broken": its items fail with the recorded status.
+ *
+ * A pool stays allocated until its last worker is reaped; `gone` pools are
+ * out of the id map already.
+ *
+ * Locking: everything under the daemon lock. Spawning happens on the loop
+ * thread (pool_fill is requested from other threads with pool_want_fill).
+ */
+#ifndef PP_POOL_H
+#define PP_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct session;
+
+enum pool_kind { POOL_DEFAULT, POOL_PRIVATE, POOL_NAMED };
+enum pool_state { POOL_RUNNING, POOL_CLOSED, POOL_TERMINATED, POOL_BROKEN };
+
+struct pool {
+    uint64_t id;
+    char *name;                    /* "" for private pools */
+    enum pool_kind kind;
+    enum pool_state state;
+    uint32_t size, maxtasks;
+    char *init_lib, *init_sym;     /* NULL: no initializer */
+    uint8_t *initargs;             /* packed Values, or NULL */
+    size_t initargs_len;
+    struct session *owner;         /* private pools */
+    struct list owner_link;
+    uint64_t *sessions;            /* attached session ids (shared pools) */
+    size_t n_sessions, cap_sessions;
+
+    struct list workers;           /* struct worker by pool_link */
+    uint32_t n_workers;            /* not yet reaped */
+    uint32_t startup_failures;     /* consecutive deaths before ready */
+    struct list rr;                /* jobs with queued tasks (job->rr_link) */
+    uint64_t tasks_queued, tasks_running, tasks_done;
+    uint64_t task_us_avg;          /* moving average of a task's run time */
+    uint64_t task_samples;         /* 0: no task timed yet */
+
+    int broken_status;             /* wire status when POOL_BROKEN */
+    char *broken_msg;
+    bool gone;                     /* out of the id map; freed when reaped */
+    bool owner_closed;             /* private: its owner closed or terminated it */
+    bool fill_wanted;
+    struct list fill_link;
+    struct list link;              /* all pools */
+};
+
+struct pool_config {
+    const char *worker_path;
+    uint32_t default_size;
+    uint32_t cpu_count;
+};
+
+/* Sets the worker binary and sizes; creates the default pool (id 1). */
+int pool_init(const struct pool_config *cfg);
+/* Frees everything (after workers are gone). */
+void pool_fini(void);
+const struct pool_config *pool_config(void);
+
+/* New pool; name copied ("" for private). initargs (packed) is copied.
+ * Workers are spawned by the loop thread soon after. NULL on ENOMEM. */
+struct pool *pool_new(enum pool_kind kind, const char *name, uint32_t size,
+                      uint32_t maxtasks, const char *init_lib, const char *init_sym,
+                      const void *initargs, size_t initargs_len, struct session *owner);
+struct pool *pool_by_id(uint64_t id);
+struct pool *pool_by_name(const char *name);
+struct pool *pool_default(void);
+struct list *pool_all(void);
+
+int pool_attach(struct pool *p, struct session *s);
+/* Detaches s; a named pool with no sessions left closes (and is destroyed
+ * once drained). */
+void pool_detach(struct pool *p, struct session *s);
+
+/* Stops accepting jobs; workers exit once the queued work is done. */
+void pool_close(struct pool *p);
+/* Private pools: kills the workers; unfinished items fail ECLOSED. */
+void pool_terminate(struct pool *p);
+/* Marks p broken: queued items fail now with status/msg, later ones too.
+ * Does not free p: call pool_check(p) afterwards, last. */
+void pool_break(struct pool *p, int status, const char *msg);
+/* Frees a finished private pool (no workers left). */
+void pool_free(struct pool *p);
+
+/* True when p has no queued or running tasks. */
+bool pool_drained(const struct pool *p);
+/* Re-checks a stopped pool: drained -> workers told to exit; no workers ->
+ * freed (named pools nobody uses, private pools). p may be freed: do not
+ * touch it afterwards. */
+void pool_check(struct pool *p);
+
+/* Asks the loop thread to spawn missing workers of p. */
+void pool_want_fill(struct pool *p);
+/* Loop thread: spawns missing workers of pools that asked. */
+void pool_fill_pending(void);
+
+/* Daemon shutdown: no more workers are spawned. */
+void pool_shutdown(void);
+
+/* A worker of p was reaped; `ready` says whether it had finished init. */
+void pool_worker_gone(struct pool *p, bool ready, const char *why);
+
+const char *pool_kind_name(enum pool_kind k);
+const char *pool_state_name(enum pool_state s);
+
+#endif

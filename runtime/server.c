@@ -1,0 +1,1363 @@
+/* server.c - nng side of the daemon; see server.h.
+ *
+ * Contexts. Each struct sctx owns one rep0 context and one aio and moves
+ * RECV -> (reply now: SEND | PARKED -> SEND) -> RECV. A parked context
+ * holds the request's backtrace, so every waiting request owns a context;
+ * the pool grows by CTX_GROW from the loop thread whenever fewer than
+ * CTX_LOW contexts are receiving, so clients never stall behind parked
+ * requests. Sessions may park at most SESSION_MAX_PARKED requests.
+ *
+ * Locking: n_recv, grow_wanted and the dead-pipe queue are touched without
+ * the daemon lock (atomics / dead_mtx); everything else under it. No nng
+ * call that waits (close, aio_wait/stop/free) runs in a callback.
+ */
+#define WIRE_PROTOBUF 1
+#include "server.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "log.h"
+#include "loop.h"
+#include "pool.h"
+#include "pp_config.h"
+#include "scheduler.h"
+#include "session.h"
+#include "util.h"
+#include "wire.h"
+#include "worker.h"
+
+#define CTX_INITIAL 64
+#define CTX_GROW 64
+#define CTX_LOW 16
+#define SEND_TIMEOUT_MS 10000
+#define COLLECT_MAX_BYTES ((size_t)16 << 20)
+
+enum sctx_state { SC_RECV, SC_PARKED, SC_SEND };
+
+struct sctx {
+    nng_ctx ctx;
+    nng_aio *aio;
+    enum sctx_state state;
+    struct park park;
+    bool shutdown_after;
+    struct sctx *next_all;
+};
+
+static nng_socket sock = NNG_SOCKET_INITIALIZER;
+static nng_listener lst = NNG_LISTENER_INITIALIZER;
+static pthread_mutex_t lst_mtx = PTHREAD_MUTEX_INITIALIZER;
+/* Listeners replaced by the health check. Closing an nng listener also
+ * closes every pipe it accepted, so a stuck ipc listener is kept (its
+ * sessions live on) and only closed at shutdown. */
+#define MAX_RETIRED 64
+static nng_listener retired[MAX_RETIRED];
+static int n_retired;
+static struct server_config cfg;
+static char *url_copy;
+static bool is_ipc;
+static uint64_t start_ms;
+static struct sctx *all_ctx;
+static atomic_int n_recv;
+static atomic_bool grow_wanted;
+static atomic_bool shutdown_sent;
+static uint64_t shutdown_deadline;   /* 0: no shutdown asked */
+
+static pthread_mutex_t dead_mtx = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t *dead_pipes;
+static size_t n_dead, cap_dead;
+
+static pthread_t health_thr;
+static bool health_running;
+static pthread_mutex_t health_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t health_cv = PTHREAD_COND_INITIALIZER;
+static bool health_stop;
+
+/* ---- replies -------------------------------------------------------- */
+
+static nng_msg *pack_reply(const Polypool__V1__Reply *r)
+{
+    size_t n = polypool__v1__reply__get_packed_size(r);
+    nng_msg *m;
+    if (nng_msg_alloc(&m, n) != 0)
+        return NULL;
+    polypool__v1__reply__pack(r, nng_msg_body(m));
+    return m;
+}
+
+static nng_msg *reply_status(uint64_t id, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static nng_msg *reply_status(uint64_t id, int status, const char *fmt, ...)
+{
+    char detail[512] = "";
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(detail, sizeof detail, fmt, ap);
+        va_end(ap);
+    }
+    Polypool__V1__Reply r = POLYPOOL__V1__REPLY__INIT;
+    r.id = id;
+    r.status = (Polypool__V1__Status)status;
+    r.detail = detail;
+    return pack_reply(&r);
+}
+
+static void ctx_send(struct sctx *c, nng_msg *m)
+{
+    if (!m) {
+        /* Out of memory for the reply: try a tiny one. */
+        log_error("out of memory building a reply");
+        m = reply_status(c->park.req_id, WS_EINTERNAL, "out of memory building the reply");
+    }
+    if (!m) {
+        /* Give up on this request; the context goes back to receiving. */
+        c->state = SC_RECV;
+        atomic_fetch_add(&n_recv, 1);
+        nng_aio_set_timeout(c->aio, NNG_DURATION_INFINITE);
+        nng_ctx_recv(c->ctx, c->aio);
+        return;
+    }
+    c->state = SC_SEND;
+    nng_aio_set_msg(c->aio, m);
+    nng_aio_set_timeout(c->aio, SEND_TIMEOUT_MS);
+    nng_ctx_send(c->ctx, c->aio);
+}
+
+static void unpark(struct sctx *c)
+{
+    struct park *pk = &c->park;
+    list_del(&pk->link);
+    if (pk->sess)
+        pk->sess->n_parked--;
+    free(pk->job_ids);
+    pk->job_ids = NULL;
+    pk->n_job_ids = 0;
+}
+
+/* ---- results ----------------------------------------------------------- */
+
+struct gather {
+    struct wire_blob *blobs;
+    struct task **tasks;
+    size_t n, cap;
+    uint64_t *done;
+    struct job **done_jobs;
+    size_t nd, capd;
+    size_t bytes;
+};
+
+static int gather_push(struct gather *g, struct task *t)
+{
+    if (g->n == g->cap) {
+        size_t nc = g->cap ? g->cap * 2 : 16;
+        struct wire_blob *nb = realloc(g->blobs, nc * sizeof *nb);
+        if (!nb)
+            return -1;
+        g->blobs = nb;
+        struct task **nt = realloc(g->tasks, nc * sizeof *nt);
+        if (!nt)
+            return -1;
+        g->tasks = nt;
+        g->cap = nc;
+    }
+    g->blobs[g->n].data = t->rbuf + t->roff;
+    g->blobs[g->n].len = t->rlen;
+    g->tasks[g->n++] = t;
+    g->bytes += t->rlen;
+    return 0;
+}
+
+static int gather_done(struct gather *g, struct job *j)
+{
+    if (g->nd == g->capd) {
+        size_t nc = g->capd ? g->capd * 2 : 8;
+        uint64_t *nd = realloc(g->done, nc * sizeof *nd);
+        if (!nd)
+            return -1;
+        g->done = nd;
+        struct job **nj = realloc(g->done_jobs, nc * sizeof *nj);
+        if (!nj)
+            return -1;
+        g->done_jobs = nj;
+        g->capd = nc;
+    }
+    g->done[g->nd] = j->id;
+    g->done_jobs[g->nd++] = j;
+    return 0;
+}
+
+/* Takes up to max_batches / max_bytes (at least one batch) ready results of
+ * j, and marks it done when complete and fully taken. */
+static int gather_job(struct gather *g, struct job *j, uint32_t max_batches, size_t max_bytes)
+{
+    size_t k = 0;
+    list_for_each (l, &j->ready) {
+        if (max_batches && g->n >= max_batches)
+            return 0;
+        struct task *t = container_of(l, struct task, link);
+        if (g->n && g->bytes + t->rlen > max_bytes)
+            return 0;
+        if (gather_push(g, t) < 0)
+            return -1;
+        k++;
+    }
+    if (sched_job_complete(j) && k == j->n_ready)
+        return gather_done(g, j);
+    return 0;
+}
+
+/* After the reply is built: the gathered results are delivered. */
+static void gather_commit(struct gather *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        struct task *t = g->tasks[i];
+        struct job *j = t->job;
+        list_del(&t->link);
+        j->n_ready--;
+        j->ready_bytes -= t->rlen;
+        sched_task_free(t);
+    }
+    for (size_t i = 0; i < g->nd; i++)
+        sched_job_release(g->done_jobs[i]);
+}
+
+static void gather_fini(struct gather *g)
+{
+    free(g->blobs);
+    free(g->tasks);
+    free(g->done);
+    free(g->done_jobs);
+}
+
+static nng_msg *build_collect(uint64_t req_id, struct gather *g)
+{
+    size_t n = wire_reply_collect(NULL, req_id, g->blobs, g->n, g->done, g->nd);
+    nng_msg *m;
+    if (nng_msg_alloc(&m, n) != 0)
+        return NULL;
+    wire_reply_collect(nng_msg_body(m), req_id, g->blobs, g->n, g->done, g->nd);
+    return m;
+}
+
+static nng_msg *build_submit(uint64_t req_id, struct job *j, bool with_results, struct gather *g)
+{
+    size_t n = wire_reply_submit(NULL, req_id, j->id, j->received, with_results, g->blobs, g->n,
+                                 g->done, g->nd);
+    nng_msg *m;
+    if (nng_msg_alloc(&m, n) != 0)
+        return NULL;
+    wire_reply_submit(nng_msg_body(m), req_id, j->id, j->received, with_results, g->blobs, g->n,
+                      g->done, g->nd);
+    return m;
+}
+
+/* ---- parked requests ------------------------------------------------- */
+
+/* Tries to answer a parked request; with timed_out, answers in any case.
+ * Returns true when it replied. */
+static bool park_try(struct sctx *c, bool timed_out)
+{
+    struct park *pk = &c->park;
+    struct session *s = pk->sess;
+    nng_msg *m = NULL;
+    switch (pk->kind) {
+    case PARK_SUBMIT: {
+        struct job *j = session_job(s, pk->job_id);
+        if (!j) {
+            m = reply_status(pk->req_id, WS_ECANCELED, "job %llu was cancelled",
+                             (unsigned long long)pk->job_id);
+            break;
+        }
+        bool ready = sched_job_complete(j) || (j->more && j->resolved == j->received) ||
+                     j->ready_bytes > SCHED_WAIT_MAX_BYTES;
+        if (!ready && !timed_out)
+            return false;
+        struct gather g = { 0 };
+        if (gather_job(&g, j, 0, SIZE_MAX) < 0) {
+            gather_fini(&g);
+            m = reply_status(pk->req_id, WS_ENOMEM, "out of memory gathering results");
+            break;
+        }
+        m = build_submit(pk->req_id, j, true, &g);
+        if (m)
+            gather_commit(&g);
+        gather_fini(&g);
+        break;
+    }
+    case PARK_COLLECT: {
+        struct gather g = { 0 };
+        bool any_job = false, ready = false;
+        if (pk->n_job_ids) {
+            for (size_t i = 0; i < pk->n_job_ids; i++) {
+                struct job *j = session_job(s, pk->job_ids[i]);
+                if (!j)
+                    continue;
+                any_job = true;
+                if (j->n_ready || sched_job_complete(j))
+                    ready = true;
+            }
+            if (!any_job) {
+                m = reply_status(pk->req_id, WS_ENOENT, "no such job");
+                break;
+            }
+        } else {
+            list_for_each (l, &s->jobs_list) {
+                struct job *j = container_of(l, struct job, sess_link);
+                if (j->async && (j->n_ready || sched_job_complete(j))) {
+                    ready = true;
+                    break;
+                }
+            }
+        }
+        if (!ready && !timed_out)
+            return false;
+        int rv = 0;
+        if (pk->n_job_ids) {
+            for (size_t i = 0; i < pk->n_job_ids && rv == 0; i++) {
+                struct job *j = session_job(s, pk->job_ids[i]);
+                /* A job named twice must not be gathered twice. */
+                for (size_t k = 0; j && k < i; k++)
+                    if (pk->job_ids[k] == pk->job_ids[i])
+                        j = NULL;
+                if (j)
+                    rv = gather_job(&g, j, pk->max_batches, COLLECT_MAX_BYTES);
+            }
+        } else {
+            list_for_each (l, &s->jobs_list) {
+                struct job *j = container_of(l, struct job, sess_link);
+                if (j->async && rv == 0)
+                    rv = gather_job(&g, j, pk->max_batches, COLLECT_MAX_BYTES);
+            }
+        }
+        if (rv < 0) {
+            gather_fini(&g);
+            m = reply_status(pk->req_id, WS_ENOMEM, "out of memory gathering results");
+            break;
+        }
+        m = build_collect(pk->req_id, &g);
+        if (m)
+            gather_commit(&g);
+        gather_fini(&g);
+        break;
+    }
+    case PARK_JOIN: {
+        struct pool *p = pool_by_id(pk->pool_id);
+        bool done = !session_has_work_on(s, pk->pool_id);
+        if (done && p && p->kind == POOL_PRIVATE && p->n_workers > 0)
+            done = false;
+        if (!done && !timed_out)
+            return false;
+        if (!done) {
+            m = reply_status(pk->req_id, WS_ETIMEDOUT, "pool %llu still has work",
+                             (unsigned long long)pk->pool_id);
+            break;
+        }
+        m = reply_status(pk->req_id, WS_OK, NULL);
+        /* A joined private pool has nothing left: free it now. */
+        if (p && p->kind == POOL_PRIVATE && p->owner == s && p->n_workers == 0 &&
+            pool_drained(p)) {
+            list_del(&p->owner_link);
+            p->owner = NULL;
+            pool_free(p);
+        }
+        break;
+    }
+    }
+    unpark(c);
+    ctx_send(c, m);
+    return true;
+}
+
+static void poll_session(struct session *s)
+{
+    list_for_each_safe (l, tmp, &s->parked)
+        park_try(container_of(l, struct sctx, park.link), false);
+}
+
+/* Parks c for session s; the caller filled the kind-specific fields. */
+static void park(struct sctx *c, struct session *s, enum park_kind kind, uint64_t req_id,
+                 uint64_t deadline)
+{
+    struct park *pk = &c->park;
+    pk->kind = kind;
+    pk->sess = s;
+    pk->req_id = req_id;
+    pk->deadline = deadline;
+    c->state = SC_PARKED;
+    list_push_back(&s->parked, &pk->link);
+    s->n_parked++;
+    if (deadline)
+        loop_deadline(deadline);
+}
+
+/* ---- handlers ---------------------------------------------------------- */
+
+static uint64_t deadline_of(uint64_t timeout_ms)
+{
+    if (!timeout_ms)
+        return 0;
+    if (timeout_ms > (uint64_t)1 << 40)
+        timeout_ms = (uint64_t)1 << 40;
+    return now_ms() + timeout_ms;
+}
+
+static nng_msg *h_hello(const Polypool__V1__Request *rq, nng_pipe pipe)
+{
+    const Polypool__V1__Hello *h = rq->hello;
+    if (h->version != POLYPOOL__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT)
+        return reply_status(rq->id, WS_EVERSION,
+                            "protocol version %u is not supported (this daemon speaks %d)",
+                            h->version, POLYPOOL__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT);
+    uint32_t pid = nng_pipe_id(pipe);
+    struct session *s = session_by_pipe(pid);
+    if (!s) {
+        uint64_t peer_pid = h->pid, peer_uid = geteuid();
+        nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &peer_pid);
+        nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_UID, &peer_uid);
+        s = session_new(pid, (uint32_t)peer_pid, (uint32_t)peer_uid, h->name);
+        if (!s)
+            return reply_status(rq->id, WS_ENOMEM, "out of memory");
+        log_info("session %llu: hello from pid %u (%s)", (unsigned long long)s->id, s->pid,
+                 s->name);
+    }
+    Polypool__V1__HelloReply hr = POLYPOOL__V1__HELLO_REPLY__INIT;
+    hr.version = POLYPOOL__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    hr.session_id = s->id;
+    hr.daemon_pid = (uint32_t)getpid();
+    hr.cpu_count = pool_config()->cpu_count;
+    hr.max_message = cfg.max_message;
+    hr.default_pool_id = pool_default() ? pool_default()->id : 0;
+    Polypool__V1__Reply r = POLYPOOL__V1__REPLY__INIT;
+    r.id = rq->id;
+    r.result_case = POLYPOOL__V1__REPLY__RESULT_HELLO;
+    r.hello = &hr;
+    return pack_reply(&r);
+}
+
+static int check_function(const Polypool__V1__Function *f, const char **why)
+{
+    if (!f || f->kind_case == POLYPOOL__V1__FUNCTION__KIND__NOT_SET) {
+        *why = "a function is required";
+        return -1;
+    }
+    if (f->kind_case == POLYPOOL__V1__FUNCTION__KIND_PY) {
+        *why = "python functions need the polypool Python package";
+        return -1;
+    }
+    if (f->kind_case != POLYPOOL__V1__FUNCTION__KIND_C || !f->c || !f->c->library ||
+        !f->c->library[0] || !f->c->symbol || !f->c->symbol[0]) {
+        *why = "a C function needs a library and a symbol";
+        return -1;
+    }
+    return 0;
+}
+
+static nng_msg *pool_info(uint64_t req_id, const struct pool *p, bool created)
+{
+    Polypool__V1__PoolInfo pi = POLYPOOL__V1__POOL_INFO__INIT;
+    pi.pool_id = p->id;
+    pi.name = p->name;
+    pi.size = p->size;
+    pi.created = created;
+    Polypool__V1__Reply r = POLYPOOL__V1__REPLY__INIT;
+    r.id = req_id;
+    r.result_case = POLYPOOL__V1__REPLY__RESULT_POOL;
+    r.pool = &pi;
+    return pack_reply(&r);
+}
+
+static nng_msg *h_pool_create(struct session *s, const Polypool__V1__Request *rq)
+{
+    const Polypool__V1__PoolCreate *pc = rq->pool_create;
+    const char *why;
+    const char *lib = NULL, *sym = NULL;
+    if (pc->size > 4096)
+        return reply_status(rq->id, WS_EINVAL, "pool size %u is over the limit (4096)", pc->size);
+    if (pc->initializer) {
+        if (check_function(pc->initializer, &why) < 0)
+            return reply_status(rq->id, WS_EINVAL, "initializer: %s", why);
+        lib = pc->initializer->c->library;
+        sym = pc->initializer->c->symbol;
+    }
+    uint8_t *args = NULL;
+    size_t args_len = 0, n;
+    if (pc->initargs) {
+        if (wire_values_check(pc->initargs, false, &n, &why) < 0)
+            return reply_status(rq->id, WS_EPROTO, "initargs: %s", why);
+        args = wire_values_pack(pc->initargs, &args_len);
+        if (!args)
+            return reply_status(rq->id, WS_ENOMEM, "out of memory");
+    }
+    nng_msg *m;
+    struct pool *p;
+    const char *name = pc->name ? pc->name : "";
+    switch (pc->mode) {
+    case POLYPOOL__V1__POOL_MODE__POOL_MODE_PRIVATE:
+        p = pool_new(POOL_PRIVATE, "", pc->size, pc->maxtasksperchild, lib, sym, args, args_len, s);
+        m = p ? pool_info(rq->id, p, true) : reply_status(rq->id, WS_ENOMEM, "out of memory");
+        break;
+    case POLYPOOL__V1__POOL_MODE__POOL_MODE_CREATE:
+    case POLYPOOL__V1__POOL_MODE__POOL_MODE_ATTACH:
+    case POLYPOOL__V1__POOL_MODE__POOL_MODE_CREATE_OR_ATTACH:
+        if (!name[0]) {
+            m = reply_status(rq->id, WS_EINVAL, "a named pool needs a name");
+            break;
+        }
+        p = pool_by_name(name);
+        if (p && pc->mode == POLYPOOL__V1__POOL_MODE__POOL_MODE_CREATE) {
+            m = reply_status(rq->id, WS_EEXIST, "pool \"%s\" exists", name);
+            break;
+        }
+        if (!p && pc->mode == POLYPOOL__V1__POOL_MODE__POOL_MODE_ATTACH) {
+            m = reply_status(rq->id, WS_ENOENT, "no pool named \"%s\"", name);
+            break;
+        }
+        bool created = !p;
+        if (!p)
+            p = pool_new(POOL_NAMED, name, pc->size, pc->maxtasksperchild, lib, sym, args,
+                         args_len, NULL);
+        if (!p || pool_attach(p, s) < 0) {
+            m = reply_status(rq->id, WS_ENOMEM, "out of memory");
+            break;
+        }
+        session_forget_closed(s, p->id);
+        m = pool_info(rq->id, p, created);
+        break;
+    default:
+        m = reply_status(rq->id, WS_EINVAL, "unknown pool mode %d", (int)pc->mode);
+        break;
+    }
+    free(args);
+    return m;
+}
+
+static nng_msg *h_pool_close(struct session *s, const Polypool__V1__Request *rq)
+{
+    const Polypool__V1__PoolClose *pcl = rq->pool_close;
+    struct pool *p = pool_by_id(pcl->pool_id);
+    if (!p || (p->kind == POOL_PRIVATE && p->owner != s)) {
+        if (session_closed_pool(s, pcl->pool_id))
+            return reply_status(rq->id, WS_OK, NULL);
+        return reply_status(rq->id, WS_ENOENT, "no pool %llu", (unsigned long long)pcl->pool_id);
+    }
+    if (session_note_closed(s, p->id) < 0)
+        return reply_status(rq->id, WS_ENOMEM, "out of memory");
+    if (p->kind == POOL_PRIVATE) {
+        if (pcl->terminate)
+            pool_terminate(p);
+        else
+            pool_close(p);
+        return reply_status(rq->id, WS_OK, NULL);
+    }
+    /* Shared pools: this session detaches; terminate cancels its jobs. */
+    if (pcl->terminate) {
+        list_for_each_safe (l, tmp, &s->jobs_list) {
+            struct job *j = container_of(l, struct job, sess_link);
+            if (j->pool_id == p->id && !sched_job_complete(j))
+                sched_job_cancel(j);
+        }
+    }
+    if (session_attached(s, p->id))
+        pool_detach(p, s);
+    return reply_status(rq->id, WS_OK, NULL);
+}
+
+static nng_msg *h_pool_join(struct sctx *c, struct session *s, const Polypool__V1__Request *rq)
+{
+    uint64_t id = rq->pool_join->pool_id;
+    if (!session_closed_pool(s, id)) {
+        struct pool *p = pool_by_id(id);
+        if (p && (p->kind != POOL_PRIVATE || p->owner == s))
+            return reply_status(rq->id, WS_EBUSY, "pool %llu is not closed",
+                                (unsigned long long)id);
+        return reply_status(rq->id, WS_ENOENT, "no pool %llu", (unsigned long long)id);
+    }
+    if (s->n_parked >= SESSION_MAX_PARKED)
+        return reply_status(rq->id, WS_EBUSY, "too many requests waiting");
+    c->park.pool_id = id;
+    park(c, s, PARK_JOIN, rq->id, deadline_of(rq->timeout_ms));
+    park_try(c, false);
+    return NULL;
+}
+
+static nng_msg *h_submit(struct sctx *c, struct session *s, struct wire_req *wr)
+{
+    const Polypool__V1__Request *rq = wr->msg;
+    const Polypool__V1__Submit *sub = rq->submit;
+    const char *why;
+    if (!sub->job_id)
+        return reply_status(rq->id, WS_EINVAL, "job_id must not be 0");
+    struct job *j = session_job(s, sub->job_id);
+    struct pool *p = NULL;
+    if (j) {
+        if (!j->more)
+            return reply_status(rq->id, WS_EEXIST, "job %llu exists and its input is complete",
+                                (unsigned long long)sub->job_id);
+    } else {
+        p = pool_by_id(sub->pool_id);
+        if (!p && session_closed_pool(s, sub->pool_id))
+            return reply_status(rq->id, WS_ECLOSED, "pool %llu is closed",
+                                (unsigned long long)sub->pool_id);
+        if (!p || (p->kind == POOL_PRIVATE && p->owner != s))
+            return reply_status(rq->id, WS_ENOENT, "no pool %llu",
+                                (unsigned long long)sub->pool_id);
+        if (p->state == POOL_CLOSED || p->state == POOL_TERMINATED ||
+            (p->kind != POOL_PRIVATE && session_closed_pool(s, p->id)))
+            return reply_status(rq->id, WS_ECLOSED, "pool %llu is closed",
+                                (unsigned long long)p->id);
+        if (p->kind == POOL_NAMED && !session_attached(s, p->id))
+            return reply_status(rq->id, WS_EPERM, "attach to pool \"%s\" first", p->name);
+        if (check_function(sub->function, &why) < 0)
+            return reply_status(rq->id, WS_EINVAL, "%s", why);
+    }
+    bool star = j ? j->star : sub->star;
+    size_t n = 0;
+    if (wire_values_check(sub->items, star, &n, &why) < 0)
+        return reply_status(rq->id, strstr(why, "star") ? WS_EINVAL : WS_EPROTO, "%s", why);
+    if (sub->wait && s->n_parked >= SESSION_MAX_PARKED)
+        return reply_status(rq->id, WS_EBUSY, "too many requests waiting");
+    if (!j) {
+        if (p->kind == POOL_DEFAULT && !session_attached(s, p->id) && pool_attach(p, s) < 0)
+            return reply_status(rq->id, WS_ENOMEM, "out of memory");
+        j = sched_job_new(s, p, sub->job_id, sub->function->c->library,
+                          sub->function->c->symbol, sub->chunksize, sub->star, sub->async);
+        if (!j || session_add_job(s, j) < 0) {
+            if (j)
+                sched_job_release(j);
+            return reply_status(rq->id, WS_ENOMEM, "out of memory");
+        }
+        if (rq->timeout_ms)
+            sched_job_set_deadline(j, deadline_of(rq->timeout_ms));
+    }
+    j->more = sub->more;
+    wire_items *it = n ? wire_items_adopt(wr, sub->items, n) : NULL;
+    int rv = sched_job_feed(j, it, n);
+    wire_items_unref(it);
+    if (rv < 0)
+        return reply_status(rq->id, WS_ENOMEM, "out of memory queueing items");
+    if (sub->wait) {
+        c->park.job_id = j->id;
+        park(c, s, PARK_SUBMIT, rq->id, 0);
+        park_try(c, false);
+        return NULL;
+    }
+    struct gather g = { 0 };
+    return build_submit(rq->id, j, false, &g);
+}
+
+static nng_msg *h_collect(struct sctx *c, struct session *s, const Polypool__V1__Request *rq)
+{
+    const Polypool__V1__Collect *co = rq->collect;
+    if (s->n_parked >= SESSION_MAX_PARKED)
+        return reply_status(rq->id, WS_EBUSY, "too many requests waiting");
+    struct park *pk = &c->park;
+    pk->n_job_ids = 0;
+    pk->job_ids = NULL;
+    if (co->n_job_ids) {
+        pk->job_ids = malloc(co->n_job_ids * sizeof *pk->job_ids);
+        if (!pk->job_ids)
+            return reply_status(rq->id, WS_ENOMEM, "out of memory");
+        memcpy(pk->job_ids, co->job_ids, co->n_job_ids * sizeof *pk->job_ids);
+        pk->n_job_ids = co->n_job_ids;
+    }
+    pk->max_batches = co->max_batches;
+    uint64_t t = co->timeout_ms;
+    if (rq->timeout_ms && (!t || rq->timeout_ms < t))
+        t = rq->timeout_ms;
+    park(c, s, PARK_COLLECT, rq->id, t ? deadline_of(t) : 0);
+    /* timeout 0: answer now, ready or not. */
+    park_try(c, !t);
+    return NULL;
+}
+
+static nng_msg *h_cancel(struct session *s, const Polypool__V1__Request *rq)
+{
+    const Polypool__V1__Cancel *ca = rq->cancel;
+    for (size_t i = 0; i < ca->n_job_ids; i++) {
+        struct job *j = session_job(s, ca->job_ids[i]);
+        if (j)
+            sched_job_cancel(j);
+    }
+    return reply_status(rq->id, WS_OK, NULL);
+}
+
+static uint64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, rss = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &rss) != 2)
+        rss = 0;
+    fclose(f);
+    return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static nng_msg *h_status(const Polypool__V1__Request *rq)
+{
+    Polypool__V1__StatusReply st = POLYPOOL__V1__STATUS_REPLY__INIT;
+    st.pid = (uint32_t)getpid();
+    st.version = (char *)PP_VERSION;
+    st.address = url_copy;
+    st.uptime_ms = now_ms() - start_ms;
+    st.autostarted = cfg.autostarted;
+    st.rss_bytes = rss_bytes();
+    size_t np = 0, nw = 0, ns = 0;
+    list_for_each (l, pool_all()) {
+        struct pool *p = container_of(l, struct pool, link);
+        np++;
+        nw += p->n_workers;
+    }
+    ns = session_count();
+    Polypool__V1__PoolStatus *ps = calloc(np ? np : 1, sizeof *ps);
+    Polypool__V1__PoolStatus **pps = calloc(np ? np : 1, sizeof *pps);
+    Polypool__V1__WorkerStatus *ws = calloc(nw ? nw : 1, sizeof *ws);
+    Polypool__V1__WorkerStatus **pws = calloc(nw ? nw : 1, sizeof *pws);
+    Polypool__V1__ClientStatus *cs = calloc(ns ? ns : 1, sizeof *cs);
+    Polypool__V1__ClientStatus **pcs = calloc(ns ? ns : 1, sizeof *pcs);
+    uint64_t *sess_ids = NULL;
+    size_t n_sess_ids = 0;
+    list_for_each (l, pool_all()) {
+        struct pool *p = container_of(l, struct pool, link);
+        n_sess_ids += p->kind == POOL_PRIVATE ? 1 : p->n_sessions;
+    }
+    sess_ids = calloc(n_sess_ids ? n_sess_ids : 1, sizeof *sess_ids);
+    nng_msg *m = NULL;
+    if (!ps || !pps || !ws || !pws || !cs || !pcs || !sess_ids) {
+        m = reply_status(rq->id, WS_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t ip = 0, iw = 0, is = 0, ic = 0;
+    list_for_each (l, pool_all()) {
+        struct pool *p = container_of(l, struct pool, link);
+        Polypool__V1__PoolStatus *x = &ps[ip];
+        polypool__v1__pool_status__init(x);
+        x->pool_id = p->id;
+        x->name = p->name;
+        x->kind = (char *)pool_kind_name(p->kind);
+        x->state = (char *)pool_state_name(p->state);
+        x->size = p->size;
+        x->maxtasksperchild = p->maxtasks;
+        x->tasks_queued = p->tasks_queued;
+        x->tasks_running = p->tasks_running;
+        x->tasks_done = p->tasks_done;
+        x->sessions = sess_ids + is;
+        if (p->kind == POOL_PRIVATE) {
+            if (p->owner)
+                sess_ids[is++] = p->owner->id;
+        } else {
+            for (size_t i = 0; i < p->n_sessions; i++)
+                sess_ids[is++] = p->sessions[i];
+        }
+        x->n_sessions = (size_t)(sess_ids + is - x->sessions);
+        x->workers = pws + iw;
+        list_for_each (wl, &p->workers) {
+            struct worker *w = container_of(wl, struct worker, pool_link);
+            if (iw >= nw)
+                break;
+            Polypool__V1__WorkerStatus *y = &ws[iw];
+            polypool__v1__worker_status__init(y);
+            y->pid = (uint32_t)w->pid;
+            y->state = (char *)worker_state_name(w);
+            y->tasks_done = w->tasks_done;
+            if (!list_empty(&w->inflight))
+                y->job_id = container_of(w->inflight.next, struct task, link)->job->id;
+            y->kind = "c";
+            pws[iw++] = y;
+        }
+        x->n_workers = (size_t)(pws + iw - x->workers);
+        pps[ip++] = x;
+    }
+    list_for_each (l, session_all()) {
+        struct session *s = container_of(l, struct session, link);
+        if (ic >= ns)
+            break;
+        Polypool__V1__ClientStatus *y = &cs[ic];
+        polypool__v1__client_status__init(y);
+        y->session_id = s->id;
+        y->pid = s->pid;
+        y->uid = s->uid;
+        y->name = s->name;
+        y->jobs = s->jobs.count;
+        y->parked = s->n_parked;
+        pcs[ic++] = y;
+    }
+    st.n_pools = ip;
+    st.pools = pps;
+    st.n_clients = ic;
+    st.clients = pcs;
+    Polypool__V1__Reply r = POLYPOOL__V1__REPLY__INIT;
+    r.id = rq->id;
+    r.result_case = POLYPOOL__V1__REPLY__RESULT_STATUS_REPLY;
+    r.status_reply = &st;
+    m = pack_reply(&r);
+out:
+    free(ps);
+    free(pps);
+    free(ws);
+    free(pws);
+    free(cs);
+    free(pcs);
+    free(sess_ids);
+    return m;
+}
+
+/* Handles one decoded request under the lock. Returns the reply, or NULL
+ * when the context was parked (or already answered by park_try). */
+static nng_msg *handle(struct sctx *c, struct wire_req *wr, nng_pipe pipe)
+{
+    const Polypool__V1__Request *rq = wr->msg;
+    if (rq->op_case == POLYPOOL__V1__REQUEST__OP_HELLO)
+        return h_hello(rq, pipe);
+    struct session *s = session_by_pipe(nng_pipe_id(pipe));
+    if (!s)
+        return reply_status(rq->id, WS_ESTATE, "send Hello first");
+    switch (rq->op_case) {
+    case POLYPOOL__V1__REQUEST__OP_PING:
+        return reply_status(rq->id, WS_OK, NULL);
+    case POLYPOOL__V1__REQUEST__OP_POOL_CREATE:
+        return h_pool_create(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_POOL_CLOSE:
+        return h_pool_close(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_POOL_JOIN:
+        return h_pool_join(c, s, rq);
+    case POLYPOOL__V1__REQUEST__OP_SUBMIT:
+        return h_submit(c, s, wr);
+    case POLYPOOL__V1__REQUEST__OP_COLLECT:
+        return h_collect(c, s, rq);
+    case POLYPOOL__V1__REQUEST__OP_CANCEL:
+        return h_cancel(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_STATUS:
+        return h_status(rq);
+    case POLYPOOL__V1__REQUEST__OP_SHUTDOWN:
+        log_info("session %llu asked for shutdown", (unsigned long long)s->id);
+        c->shutdown_after = true;
+        if (!shutdown_deadline) {
+            shutdown_deadline = now_ms() + 1000;
+            loop_deadline(shutdown_deadline);
+        }
+        return reply_status(rq->id, WS_OK, NULL);
+    default:
+        return reply_status(rq->id, WS_EINVAL, "unknown request (op %d)", (int)rq->op_case);
+    }
+}
+
+/* ---- context callbacks ----------------------------------------------- */
+
+static void ctx_recv(struct sctx *c)
+{
+    c->state = SC_RECV;
+    atomic_fetch_add(&n_recv, 1);
+    nng_aio_set_timeout(c->aio, NNG_DURATION_INFINITE);
+    nng_ctx_recv(c->ctx, c->aio);
+}
+
+static void on_request(struct sctx *c, nng_msg *msg)
+{
+    nng_pipe pipe = nng_msg_get_pipe(msg);
+    size_t len = nng_msg_len(msg);
+    struct wire_req *wr = wire_req_unpack(nng_msg_body(msg), len, 16 * len + ((size_t)1 << 20));
+    nng_msg_free(msg);
+    c->park.req_id = 0;
+    if (!wr) {
+        ctx_send(c, reply_status(0, WS_EPROTO, "the request could not be decoded"));
+        return;
+    }
+    c->park.req_id = wr->msg->id;
+    daemon_lock();
+    nng_msg *reply = handle(c, wr, pipe);
+    struct session *s;
+    while ((s = session_take_dirty()))
+        poll_session(s);
+    if (reply)
+        ctx_send(c, reply);
+    daemon_unlock();
+    wire_req_free(wr);
+}
+
+static void ctx_cb(void *arg)
+{
+    struct sctx *c = arg;
+    int rv = nng_aio_result(c->aio);
+    switch (c->state) {
+    case SC_RECV:
+        atomic_fetch_sub(&n_recv, 1);
+        if (rv == NNG_ECLOSED)
+            return;
+        if (rv != 0) {
+            ctx_recv(c);
+            return;
+        }
+        if (atomic_load(&n_recv) < CTX_LOW && !atomic_exchange(&grow_wanted, true))
+            loop_wake();
+        on_request(c, nng_aio_get_msg(c->aio));
+        return;
+    case SC_SEND:
+        if (rv != 0) {
+            nng_msg_free(nng_aio_get_msg(c->aio));
+            if (rv == NNG_ECLOSED)
+                return;
+        }
+        if (c->shutdown_after) {
+            c->shutdown_after = false;
+            atomic_store(&shutdown_sent, true);
+            loop_wake();
+        }
+        ctx_recv(c);
+        return;
+    case SC_PARKED:
+        return;
+    }
+}
+
+static int grow(int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct sctx *c = calloc(1, sizeof *c);
+        if (!c)
+            return -1;
+        list_init(&c->park.link);
+        int rv = nng_ctx_open(&c->ctx, sock);
+        if (rv == 0 && (rv = nng_aio_alloc(&c->aio, ctx_cb, c)) != 0)
+            nng_ctx_close(c->ctx);
+        if (rv != 0) {
+            log_error("cannot open a context: %s", nng_strerror(rv));
+            free(c);
+            return -1;
+        }
+        c->next_all = all_ctx;
+        all_ctx = c;
+        ctx_recv(c);
+    }
+    return 0;
+}
+
+/* ---- pipes --------------------------------------------------------- */
+
+static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    if (ev == NNG_PIPE_EV_ADD_PRE) {
+        uint64_t uid;
+        int rv = nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid);
+        if (rv != 0 || uid != (uint64_t)geteuid()) {
+            log_warn("refusing a connection from uid %lld", rv ? -1LL : (long long)uid);
+            nng_pipe_close(p);
+        }
+        return;
+    }
+    if (ev == NNG_PIPE_EV_REM_POST) {
+        /* nng's reaper thread: queue it for the loop, nothing else. */
+        pthread_mutex_lock(&dead_mtx);
+        if (n_dead == cap_dead) {
+            size_t nc = cap_dead ? cap_dead * 2 : 64;
+            uint32_t *nd = realloc(dead_pipes, nc * sizeof *nd);
+            if (nd) {
+                dead_pipes = nd;
+                cap_dead = nc;
+            }
+        }
+        if (n_dead < cap_dead)
+            dead_pipes[n_dead++] = nng_pipe_id(p);
+        pthread_mutex_unlock(&dead_mtx);
+        loop_wake();
+    }
+}
+
+static void end_session(struct session *s, const char *why)
+{
+    list_for_each_safe (l, tmp, &s->parked) {
+        struct sctx *c = container_of(l, struct sctx, park.link);
+        uint64_t id = c->park.req_id;
+        unpark(c);
+        /* rep0 drops replies to a gone pipe; sending re-arms the context. */
+        ctx_send(c, reply_status(id, WS_ECLOSED, "%s", why));
+    }
+    log_info("session %llu (pid %u) ended", (unsigned long long)s->id, s->pid);
+    session_destroy(s);
+}
+
+void server_wake(void)
+{
+    pthread_mutex_lock(&dead_mtx);
+    uint32_t *pipes = dead_pipes;
+    size_t n = n_dead;
+    dead_pipes = NULL;
+    n_dead = cap_dead = 0;
+    pthread_mutex_unlock(&dead_mtx);
+    for (size_t i = 0; i < n; i++) {
+        struct session *s = session_by_pipe(pipes[i]);
+        if (s)
+            end_session(s, "the client went away");
+    }
+    free(pipes);
+    if (atomic_exchange(&grow_wanted, false) && atomic_load(&n_recv) < CTX_LOW) {
+        log_debug("opening %d more contexts", CTX_GROW);
+        grow(CTX_GROW);
+    }
+}
+
+void server_idle(void)
+{
+    struct session *s;
+    while ((s = session_take_dirty()))
+        poll_session(s);
+}
+
+uint64_t server_tick(uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+    list_for_each (l, session_all()) {
+        struct session *s = container_of(l, struct session, link);
+        list_for_each_safe (m, tmp, &s->parked) {
+            struct sctx *c = container_of(m, struct sctx, park.link);
+            uint64_t d = c->park.deadline;
+            if (!d)
+                continue;
+            if (d <= now)
+                park_try(c, true);
+            else if (d < next)
+                next = d;
+        }
+    }
+    if (shutdown_deadline && shutdown_deadline > now && shutdown_deadline < next)
+        next = shutdown_deadline;
+    return next;
+}
+
+bool server_shutdown_due(uint64_t now)
+{
+    if (!shutdown_deadline)
+        return false;
+    return atomic_load(&shutdown_sent) || now >= shutdown_deadline;
+}
+
+void server_end_sessions(void)
+{
+    while (!list_empty(session_all()))
+        end_session(container_of(session_all()->next, struct session, link),
+                    "the daemon is shutting down");
+}
+
+/* ---- listener and health check ------------------------------------ */
+
+static int listener_start(char *err, size_t errlen)
+{
+    int rv = nng_listener_create(&lst, sock, url_copy);
+    if (rv == 0 && is_ipc)
+        rv = nng_listener_set_int(lst, NNG_OPT_IPC_PERMISSIONS, 0600);
+    if (rv == 0)
+        rv = nng_listener_start(lst, 0);
+    if (rv != 0) {
+        if (err)
+            snprintf(err, errlen, "cannot listen at %s: %s", url_copy, nng_strerror(rv));
+        nng_listener_close(lst);
+        lst = (nng_listener)NNG_LISTENER_INITIALIZER;
+        return -1;
+    }
+    return 0;
+}
+
+/* Our listening address as getsockname reports it (an abstract name has
+ * a leading NUL). Returns its length, or 0 if the URL has no unix address. */
+static size_t listen_addr(char *want, size_t cap)
+{
+    size_t n;
+    memset(want, 0, cap);
+    if (is_ipc) {
+        n = strlen(url_copy + 6);
+        if (n >= cap)
+            return 0;
+        memcpy(want, url_copy + 6, n);
+        return n;
+    }
+    if (!strncmp(url_copy, "abstract://", 11)) {
+        n = strlen(url_copy + 11) + 1;
+        if (n > cap)
+            return 0;
+        memcpy(want + 1, url_copy + 11, n - 1);
+        return n;
+    }
+    return 0;
+}
+
+/* True when fd is a unix socket whose local address is ours; *listening
+ * says whether it is the listening socket or an accepted connection. */
+static bool fd_is_ours(int fd, const char *want, size_t want_len, bool *listening)
+{
+    struct sockaddr_un sa;
+    socklen_t sl = sizeof sa;
+    if (getsockname(fd, (struct sockaddr *)&sa, &sl) < 0 || sa.sun_family != AF_UNIX ||
+        sl <= offsetof(struct sockaddr_un, sun_path))
+        return false;
+    size_t len = sl - offsetof(struct sockaddr_un, sun_path);
+    if (is_ipc && len > 0 && sa.sun_path[len - 1] == 0)
+        len--;
+    if (len != want_len || memcmp(sa.sun_path, want, len) != 0)
+        return false;
+    int acc = 0;
+    socklen_t al = sizeof acc;
+    *listening = getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == 0 && acc;
+    return true;
+}
+
+struct stuck {
+    int fd;
+    int inq;
+    ino_t ino;
+};
+
+/* Replaces a listener that stopped accepting (nng#1518) without losing its
+ * sessions: closing an nng listener would close every pipe it accepted.
+ *  1. An unbound socket is dup3'ed over the stuck listening socket: the
+ *     listening socket closes (its backlog is reset, so those clients
+ *     redial) and its address is free, while the fd number nng owns stays
+ *     valid.
+ *  2. Connections the stuck listener accepted but never negotiates hold
+ *     unread input that nobody consumes (live pipes always have a read
+ *     pending): those whose input stays unchanged for 200 ms are shut down
+ *     so their clients redial too (after the new listener is up).
+ * Returns false when the listening socket was not found. */
+static bool retire_listen_socket(struct stuck *st, size_t *n_st, size_t cap)
+{
+    char want[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    size_t want_len = listen_addr(want, sizeof want);
+    *n_st = 0;
+    if (!want_len)
+        return false;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return false;
+    int found = -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        bool listening;
+        if (fd <= 2 || fd == dirfd(d) || !fd_is_ours(fd, want, want_len, &listening))
+            continue;
+        if (listening) {
+            found = fd;
+            continue;
+        }
+        int inq = 0;
+        struct stat sb;
+        if (*n_st < cap && ioctl(fd, SIOCINQ, &inq) == 0 && inq > 0 && fstat(fd, &sb) == 0)
+            st[(*n_st)++] = (struct stuck){ fd, inq, sb.st_ino };
+    }
+    closedir(d);
+    if (found < 0)
+        return false;
+    int dummy = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (dummy < 0)
+        return false;
+    if (dup3(dummy, found, O_CLOEXEC) < 0) {
+        close(dummy);
+        return false;
+    }
+    close(dummy);
+    if (is_ipc)
+        unlink(url_copy + 6);
+    log_debug("retired the stuck listening socket (fd %d)", found);
+    return true;
+}
+
+/* Step 2 of retire_listen_socket, after the new listener started. */
+static void release_stuck(const struct stuck *st, size_t n)
+{
+    if (!n)
+        return;
+    struct timespec ts = { 0, 200 * 1000000L };
+    nanosleep(&ts, NULL);
+    char want[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    size_t want_len = listen_addr(want, sizeof want);
+    for (size_t i = 0; i < n; i++) {
+        int inq = 0;
+        bool listening;
+        struct stat sb;
+        if (fstat(st[i].fd, &sb) < 0 || sb.st_ino != st[i].ino ||
+            !fd_is_ours(st[i].fd, want, want_len, &listening) || listening)
+            continue;
+        if (ioctl(st[i].fd, SIOCINQ, &inq) == 0 && inq == st[i].inq) {
+            log_debug("releasing a connection stuck before its handshake (fd %d)", st[i].fd);
+            shutdown(st[i].fd, SHUT_RDWR);
+        }
+    }
+}
+
+static bool health_ping(void)
+{
+    nng_socket s;
+    bool ok = false;
+    if (nng_req0_open(&s) != 0)
+        return true;   /* cannot tell; do not churn the listener */
+    nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 500);
+    nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 500);
+    if (nng_dial(s, url_copy, NULL, NNG_FLAG_NONBLOCK) == 0) {
+        Polypool__V1__Ping ping = POLYPOOL__V1__PING__INIT;
+        Polypool__V1__Request rq = POLYPOOL__V1__REQUEST__INIT;
+        rq.id = 1;
+        rq.op_case = POLYPOOL__V1__REQUEST__OP_PING;
+        rq.ping = &ping;
+        uint8_t buf[64];
+        size_t n = polypool__v1__request__pack(&rq, buf);
+        nng_msg *m = NULL;
+        if (nng_send(s, buf, n, 0) == 0 && nng_recvmsg(s, &m, 0) == 0) {
+            Polypool__V1__Reply *r =
+                polypool__v1__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+            /* Any answer will do: the health pipe sends no Hello, so the
+             * daemon answers ESTATE, and that proves the listener works. */
+            ok = r && r->id == 1;
+            if (r)
+                polypool__v1__reply__free_unpacked(r, NULL);
+            nng_msg_free(m);
+        }
+    }
+    nng_close(s);
+    return ok;
+}
+
+static void *health_main(void *arg)
+{
+    for (;;) {
+        pthread_mutex_lock(&health_mtx);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += cfg.health_ms / 1000;
+        ts.tv_nsec += (long)(cfg.health_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (!health_stop) {
+            if (pthread_cond_timedwait(&health_cv, &health_mtx, &ts) == ETIMEDOUT)
+                break;
+        }
+        bool stop = health_stop;
+        pthread_mutex_unlock(&health_mtx);
+        if (stop)
+            return NULL;
+        if (health_ping())
+            continue;
+        pthread_mutex_lock(&lst_mtx);
+        if (!health_stop) {
+            log_warn("the listener at %s stopped answering (nng#1518); listening again",
+                     url_copy);
+            struct stuck st[64];
+            size_t n_st = 0;
+            if (n_retired < MAX_RETIRED && retire_listen_socket(st, &n_st, 64)) {
+                /* The old listener object keeps its established pipes. */
+                retired[n_retired++] = lst;
+            } else {
+                /* Last resort: its sessions are lost. */
+                nng_listener_close(lst);
+                n_st = 0;
+            }
+            char err[256];
+            if (listener_start(err, sizeof err) < 0)
+                log_error("%s", err);
+            release_stuck(st, n_st);
+        }
+        pthread_mutex_unlock(&lst_mtx);
+    }
+}
+
+int server_open(const struct server_config *c, char *err, size_t errlen)
+{
+    cfg = *c;
+    start_ms = now_ms();
+    url_copy = strdup(c->url);
+    if (!url_copy) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    is_ipc = strncmp(url_copy, "ipc://", 6) == 0;
+    int rv = nng_rep0_open(&sock);
+    if (rv == 0)
+        rv = nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, c->max_message);
+    if (rv == 0)
+        rv = nng_pipe_notify(sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, NULL);
+    if (rv == 0)
+        rv = nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, pipe_cb, NULL);
+    if (rv != 0) {
+        snprintf(err, errlen, "cannot open the socket: %s", nng_strerror(rv));
+        return -1;
+    }
+    if (grow(CTX_INITIAL) < 0) {
+        snprintf(err, errlen, "cannot open contexts");
+        return -1;
+    }
+    if (listener_start(err, errlen) < 0)
+        return -1;
+    if (c->health_ms > 0) {
+        health_stop = false;
+        if (pthread_create(&health_thr, NULL, health_main, NULL) == 0)
+            health_running = true;
+        else
+            log_error("cannot start the health thread");
+    }
+    return 0;
+}
+
+void server_stop_listening(void)
+{
+    if (health_running) {
+        pthread_mutex_lock(&health_mtx);
+        health_stop = true;
+        pthread_cond_signal(&health_cv);
+        pthread_mutex_unlock(&health_mtx);
+        pthread_join(health_thr, NULL);
+        health_running = false;
+    }
+    pthread_mutex_lock(&lst_mtx);
+    health_stop = true;
+    if (nng_listener_id(lst) > 0)
+        nng_listener_close(lst);
+    lst = (nng_listener)NNG_LISTENER_INITIALIZER;
+    for (int i = 0; i < n_retired; i++)
+        nng_listener_close(retired[i]);
+    n_retired = 0;
+    pthread_mutex_unlock(&lst_mtx);
+}
+
+void server_close(void)
+{
+    nng_close(sock);
+    for (struct sctx *c = all_ctx, *next; c; c = next) {
+        next = c->next_all;
+        nng_aio_stop(c->aio);
+        if (c->state == SC_SEND) {
+            nng_msg *m = nng_aio_get_msg(c->aio);
+            (void)m;   /* owned by nng until the send completes or fails */
+        }
+        nng_aio_free(c->aio);
+        free(c->park.job_ids);
+        free(c);
+    }
+    all_ctx = NULL;
+    free(dead_pipes);
+    dead_pipes = NULL;
+    n_dead = cap_dead = 0;
+    free(url_copy);
+    url_copy = NULL;
+}

@@ -1,0 +1,93 @@
+/* session.h - client sessions.
+ *
+ * A session is an nng pipe that sent Hello. It owns its jobs (by client
+ * job id), its private pools, its attachments to named pools (and the
+ * default pool), and the requests parked on its behalf (struct park,
+ * embedded in the server's context objects).
+ *
+ * When a session's state changes (a result arrived, a job completed, a
+ * pool drained) it is marked dirty; the server re-examines the parked
+ * requests of dirty sessions after each batch of events (session_take_dirty).
+ *
+ * Locking: everything under the daemon lock.
+ */
+#ifndef PP_SESSION_H
+#define PP_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct pool;
+struct job;
+
+enum park_kind { PARK_SUBMIT, PARK_COLLECT, PARK_JOIN };
+
+/* A request waiting for its reply. Owned by the server; linked on its
+ * session while parked. */
+struct park {
+    struct list link;
+    enum park_kind kind;
+    struct session *sess;
+    uint64_t req_id;
+    uint64_t deadline;        /* ms, 0 = none */
+    uint64_t job_id;          /* PARK_SUBMIT */
+    uint64_t pool_id;         /* PARK_JOIN */
+    uint64_t *job_ids;        /* PARK_COLLECT; malloc'd, may be NULL */
+    size_t n_job_ids;
+    uint32_t max_batches;
+};
+
+#define SESSION_MAX_PARKED 256
+
+struct session {
+    uint64_t id;
+    uint32_t pipe;
+    uint32_t pid, uid;
+    char *name;
+    struct idmap jobs;          /* client job id -> struct job */
+    struct list jobs_list;      /* struct job, by sess_link, oldest first */
+    struct list parked;         /* struct park */
+    size_t n_parked;
+    struct list pools;          /* private pools it owns (pool->owner_link) */
+    uint64_t *attached;         /* shared pools it is attached to */
+    size_t n_attached, cap_attached;
+    uint64_t *closed;           /* pools it closed (PoolJoin checks them) */
+    size_t n_closed, cap_closed;
+    bool dirty;
+    struct list dirty_link;
+    struct list link;           /* all sessions */
+};
+
+/* Creates a session for an nng pipe; name is copied. NULL on ENOMEM. */
+struct session *session_new(uint32_t pipe, uint32_t pid, uint32_t uid, const char *name);
+struct session *session_by_pipe(uint32_t pipe);
+struct session *session_by_id(uint64_t id);
+/* All sessions (struct session by link). */
+struct list *session_all(void);
+size_t session_count(void);
+
+/* Ends a session: cancels its jobs, terminates its private pools, detaches
+ * it from shared pools. Its parked requests must have been completed by the
+ * caller first (the server does that). Frees s. */
+void session_destroy(struct session *s);
+
+struct job *session_job(struct session *s, uint64_t job_id);
+int session_add_job(struct session *s, struct job *j);
+void session_remove_job(struct session *s, struct job *j);
+
+bool session_attached(const struct session *s, uint64_t pool_id);
+int session_attach(struct session *s, uint64_t pool_id);
+void session_detach(struct session *s, uint64_t pool_id);
+bool session_closed_pool(const struct session *s, uint64_t pool_id);
+int session_note_closed(struct session *s, uint64_t pool_id);
+void session_forget_closed(struct session *s, uint64_t pool_id);
+/* True while s has a job on pool_id that is not complete. */
+bool session_has_work_on(const struct session *s, uint64_t pool_id);
+
+void session_mark_dirty(struct session *s);
+/* Pops the next dirty session, or NULL. */
+struct session *session_take_dirty(void);
+
+#endif

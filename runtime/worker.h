@@ -1,0 +1,84 @@
+/* worker.h - worker processes.
+ *
+ * Each worker is a polypool-worker process spawned with posix_spawn, with a
+ * non-blocking socketpair end on fd 3, /dev/null on fd 0 and two memfds on
+ * fd 1 and 2 (the daemon keeps copies to salvage a dead task's output). The
+ * daemon queues frames in `out` and writes what the socket takes; reads go
+ * through an incremental frame reader. A pidfd tells when the process dies.
+ *
+ * Death: complete frames still in the socket are processed first, then the
+ * process is reaped; the first unanswered task fails (EWORKER, or ETIMEDOUT
+ * / ECLOSED when the daemon killed it for a deadline / termination) and the
+ * later ones go back to their jobs. The struct is freed from the idle hook
+ * (worker_reap_dead) so no epoll event of the same batch sees freed memory.
+ *
+ * Locking: everything under the daemon lock, on the loop thread.
+ */
+#ifndef PP_WORKER_H
+#define PP_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "frame.h"
+#include "loop.h"
+#include "util.h"
+
+struct pool;
+
+enum worker_state { WORKER_STARTING, WORKER_READY, WORKER_EXITING, WORKER_DEAD };
+enum worker_kind { WORKER_KIND_C };
+enum worker_kill { KILL_NONE, KILL_DEADLINE, KILL_TERMINATE, KILL_PROTOCOL, KILL_SHUTDOWN };
+
+struct worker {
+    uint64_t id;
+    struct pool *pool;
+    enum worker_kind kind;
+    enum worker_state state;
+    pid_t pid;
+    int sock, pidfd, out_fd, err_fd;
+    struct loop_src sock_src, pid_src;
+    struct frame_reader rd;
+    struct buf out;
+    bool want_write;
+    bool hello_seen;
+    bool init_done;              /* WorkerInitDone received */
+    bool eof;                    /* the socket reached EOF */
+    enum worker_kill kill_reason;
+    struct list inflight;        /* struct task, in send order */
+    uint32_t n_inflight;
+    uint32_t last_batch;
+    uint64_t busy_mark_us;       /* when the current task started, roughly */
+    uint64_t tasks_sent, tasks_done;
+    struct list pool_link;
+};
+
+/* Spawns a worker for p (sends WorkerInit at once). Returns NULL with
+ * *err set to a static or strerror message when it could not start. */
+struct worker *worker_spawn(struct pool *p, const char *path, const char **err);
+
+/* Queues bytes already appended to w->out and writes what fits. */
+void worker_flush(struct worker *w);
+/* Sends WorkerExit (once). */
+void worker_send_exit(struct worker *w);
+/* SIGKILLs w, remembering why. */
+void worker_kill(struct worker *w, enum worker_kill why);
+
+/* Without pidfds (old kernels, valgrind) a worker whose socket hit EOF is
+ * polled with waitpid; returns the next time to poll or UINT64_MAX. */
+uint64_t worker_tick(uint64_t now);
+
+/* Frees dead workers (idle hook). */
+void worker_reap_dead(void);
+
+/* Shutdown: WorkerExit to all, SIGTERM after term_ms, SIGKILL after
+ * kill_ms, reap everything. Blocking; called with the lock held. */
+void worker_shutdown_all(int term_ms, int kill_ms);
+
+const char *worker_state_name(const struct worker *w);
+
+/* Number of live worker processes (for tests and status). */
+size_t worker_count(void);
+
+#endif

@@ -1,0 +1,188 @@
+/* pptest.c - task functions for the integration tests (libpptest.so).
+ *
+ * Every function has the task ABI of polypool.h:
+ *     int fn(const pp_value *args, pp_value *result);
+ * `args` is the LIST of the call's arguments. Misuse (a wrong argument
+ * kind) fails the task with a message naming the function, so a test that
+ * passes the wrong thing learns why.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "polypool.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* The n-th argument as an int, or fail. */
+#define ARG_INT(fn, args, n, var)                                                      \
+    int64_t var;                                                                       \
+    if (pp_value_to_int(pp_value_at((args), (n)), &var) != PP_OK)                      \
+        return pp_task_fail(result, fn ": argument %d must be an int", (n) + 1)
+
+/* pt_square(x) -> x*x */
+EXPORT int pt_square(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_square", args, 0, x);
+    return pp_value_set_int(result, x * x) == PP_OK ? 0 : 1;
+}
+
+/* pt_add(a, b) -> a+b; ints stay ints, a double makes a double. */
+EXPORT int pt_add(const pp_value *args, pp_value *result)
+{
+    const pp_value *a = pp_value_at(args, 0), *b = pp_value_at(args, 1);
+    if (!a || !b)
+        return pp_task_fail(result, "pt_add: want two arguments");
+    int64_t x, y;
+    if (pp_value_to_int(a, &x) == PP_OK && pp_value_to_int(b, &y) == PP_OK)
+        return pp_value_set_int(result, x + y) == PP_OK ? 0 : 1;
+    double dx, dy;
+    if (pp_value_to_double(a, &dx) == PP_OK && pp_value_to_double(b, &dy) == PP_OK)
+        return pp_value_set_double(result, dx + dy) == PP_OK ? 0 : 1;
+    return pp_task_fail(result, "pt_add: want two numbers");
+}
+
+/* pt_echo(v) -> a copy of v */
+EXPORT int pt_echo(const pp_value *args, pp_value *result)
+{
+    const pp_value *v = pp_value_at(args, 0);
+    if (!v)
+        return pp_task_fail(result, "pt_echo: want one argument");
+    pp_value *copy = pp_value_copy(v);
+    if (!copy)
+        return pp_task_fail(result, "pt_echo: out of memory");
+    pp_value_move(result, copy);
+    return 0;
+}
+
+/* pt_fail(msg) fails with "pt_fail: <msg>" */
+EXPORT int pt_fail(const pp_value *args, pp_value *result)
+{
+    const char *msg = pp_value_get_string(pp_value_at(args, 0), NULL);
+    return pp_task_fail(result, "pt_fail: %s", msg ? msg : "(no message)");
+}
+
+/* pt_segv() dies of SIGSEGV */
+EXPORT int pt_segv(const pp_value *args, pp_value *result)
+{
+    volatile int *volatile p = NULL;
+    *p = 1;
+    return 0;
+}
+
+/* pt_abort() dies of SIGABRT */
+EXPORT int pt_abort(const pp_value *args, pp_value *result)
+{
+    abort();
+}
+
+/* pt_exit(code) exits the worker with `code`, skipping atexit handlers */
+EXPORT int pt_exit(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_exit", args, 0, code);
+    _exit((int)code);
+}
+
+/* pt_kill_self() dies of SIGKILL */
+EXPORT int pt_kill_self(const pp_value *args, pp_value *result)
+{
+    kill(getpid(), SIGKILL);
+    /* The signal is delivered before kill() returns; never reached. */
+    return pp_task_fail(result, "pt_kill_self: still alive");
+}
+
+/* pt_sleep_ms(ms) sleeps, returns ms */
+EXPORT int pt_sleep_ms(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_sleep_ms", args, 0, ms);
+    if (ms < 0)
+        return pp_task_fail(result, "pt_sleep_ms: negative duration");
+    struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    return pp_value_set_int(result, ms) == PP_OK ? 0 : 1;
+}
+
+/* pt_print(s) writes "out:<s>\n" to stdout and "err:<s>\n" to stderr,
+ * returns s */
+EXPORT int pt_print(const pp_value *args, pp_value *result)
+{
+    const char *s = pp_value_get_string(pp_value_at(args, 0), NULL);
+    if (!s)
+        return pp_task_fail(result, "pt_print: argument must be a string");
+    printf("out:%s\n", s);
+    fprintf(stderr, "err:%s\n", s);
+    return pp_value_set_string(result, s) == PP_OK ? 0 : 1;
+}
+
+/* pt_pid() -> the worker's pid */
+EXPORT int pt_pid(const pp_value *args, pp_value *result)
+{
+    return pp_value_set_int(result, (int64_t)getpid()) == PP_OK ? 0 : 1;
+}
+
+static pp_value *init_value;
+
+/* pt_init(v): an initializer; keeps a copy of v for pt_get_init */
+EXPORT int pt_init(const pp_value *args, pp_value *result)
+{
+    const pp_value *v = pp_value_at(args, 0);
+    pp_value *copy = v ? pp_value_copy(v) : pp_value_null();
+    if (!copy)
+        return pp_task_fail(result, "pt_init: out of memory");
+    pp_value_free(init_value);
+    init_value = copy;
+    return 0;
+}
+
+/* pt_get_init() -> what pt_init stored, or NULL */
+EXPORT int pt_get_init(const pp_value *args, pp_value *result)
+{
+    if (!init_value)
+        return pp_value_set_null(result) == PP_OK ? 0 : 1;
+    pp_value *copy = pp_value_copy(init_value);
+    if (!copy)
+        return pp_task_fail(result, "pt_get_init: out of memory");
+    pp_value_move(result, copy);
+    return 0;
+}
+
+/* pt_crash_if(x, k): SIGSEGV when x == k, else x*x */
+EXPORT int pt_crash_if(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_crash_if", args, 0, x);
+    ARG_INT("pt_crash_if", args, 1, k);
+    if (x == k) {
+        volatile int *volatile p = NULL;
+        *p = 1;
+    }
+    return pp_value_set_int(result, x * x) == PP_OK ? 0 : 1;
+}
+
+/* pt_big(n) -> BYTES of n 'x' */
+EXPORT int pt_big(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_big", args, 0, n);
+    if (n < 0)
+        return pp_task_fail(result, "pt_big: negative size");
+    char *buf = malloc(n ? (size_t)n : 1);
+    if (!buf)
+        return pp_task_fail(result, "pt_big: out of memory");
+    memset(buf, 'x', (size_t)n);
+    pp_status st = pp_value_set_bytes(result, buf, (size_t)n);
+    free(buf);
+    return st == PP_OK ? 0 : pp_task_fail(result, "pt_big: out of memory");
+}
+
+static int64_t calls;
+
+/* pt_count_calls() -> how many times this worker process has run it
+ * (1 for the first call): shows when maxtasksperchild replaced a worker */
+EXPORT int pt_count_calls(const pp_value *args, pp_value *result)
+{
+    return pp_value_set_int(result, ++calls) == PP_OK ? 0 : 1;
+}
