@@ -123,57 +123,98 @@ void frame_reader_init(struct frame_reader *r)
 
 void frame_reader_fini(struct frame_reader *r)
 {
-    free(r->buf);
+    free(r->in);
+    free(r->big);
     memset(r, 0, sizeof *r);
+}
+
+/* One read(); 1 when bytes came, 0 on EAGAIN, -1 on EOF (errno 0) or error. */
+static int read_some(int fd, uint8_t *dst, size_t cap, size_t *got)
+{
+    for (;;) {
+        ssize_t n = read(fd, dst, cap);
+        if (n > 0) {
+            *got = (size_t)n;
+            return 1;
+        }
+        if (n == 0) {
+            errno = 0;
+            return -1;
+        }
+        if (errno == EINTR)
+            continue;
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+    }
 }
 
 int frame_reader_read(struct frame_reader *r, int fd, void **payload, size_t *len)
 {
+    if (!r->in && !(r->in = malloc(FRAME_READAHEAD)))
+        return -1;
     for (;;) {
-        if (r->hdr_got < sizeof r->hdr) {
-            ssize_t n = read(fd, r->hdr + r->hdr_got, sizeof r->hdr - r->hdr_got);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-            }
-            if (n == 0) {
-                errno = r->hdr_got ? EPROTO : 0;
-                return -1;
-            }
-            r->hdr_got += (size_t)n;
-            if (r->hdr_got < sizeof r->hdr)
+        if (r->big) {
+            /* A large frame: its bytes go straight into its buffer. */
+            size_t got;
+            if (r->big_got < r->big_len) {
+                int rv = read_some(fd, r->big + r->big_got, r->big_len - r->big_got, &got);
+                if (rv <= 0) {
+                    if (rv < 0 && errno == 0)
+                        errno = EPROTO;
+                    return rv;
+                }
+                r->big_got += got;
                 continue;
-            r->len = get_le32(r->hdr);
-            if (r->len > FRAME_MAX) {
+            }
+            *payload = r->big;
+            *len = r->big_len;
+            r->big = NULL;
+            r->big_len = r->big_got = 0;
+            return 1;
+        }
+        size_t avail = r->len - r->off;
+        if (avail >= 4) {
+            size_t n = get_le32(r->in + r->off);
+            if (n > FRAME_MAX) {
                 errno = EPROTO;
                 return -1;
             }
-            r->buf = malloc(r->len ? r->len : 1);
-            if (!r->buf)
-                return -1;
-            r->got = 0;
-        }
-        if (r->got < r->len) {
-            ssize_t n = read(fd, r->buf + r->got, r->len - r->got);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-            }
-            if (n == 0) {
-                errno = EPROTO;
-                return -1;
-            }
-            r->got += (size_t)n;
-            if (r->got < r->len)
+            if (n + 4 > FRAME_READAHEAD) {
+                /* Too big for the read-ahead: move what we have into its
+                 * own buffer and read the rest there. */
+                if (!(r->big = malloc(n)))
+                    return -1;
+                r->big_len = n;
+                r->big_got = avail - 4;
+                memcpy(r->big, r->in + r->off + 4, r->big_got);
+                r->off = r->len = 0;
                 continue;
+            }
+            if (avail >= 4 + n) {
+                uint8_t *p = malloc(n ? n : 1);
+                if (!p)
+                    return -1;
+                memcpy(p, r->in + r->off + 4, n);
+                r->off += 4 + n;
+                if (r->off == r->len)
+                    r->off = r->len = 0;
+                *payload = p;
+                *len = n;
+                return 1;
+            }
         }
-        *payload = r->buf;
-        *len = r->len;
-        r->buf = NULL;
-        r->hdr_got = 0;
-        r->len = r->got = 0;
-        return 1;
+        /* Not a whole frame: move the partial one to the front (it fits,
+         * see above) and read more behind it. */
+        if (r->off) {
+            memmove(r->in, r->in + r->off, avail);
+            r->len = avail;
+            r->off = 0;
+        }
+        size_t got;
+        int rv = read_some(fd, r->in + r->len, FRAME_READAHEAD - r->len, &got);
+        if (rv < 0 && errno == 0 && avail)
+            errno = EPROTO;      /* EOF inside a frame */
+        if (rv <= 0)
+            return rv;
+        r->len += got;
     }
 }

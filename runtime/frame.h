@@ -24,13 +24,17 @@ int frame_write(int fd, const void *payload, size_t len);
  * EOF inside a frame). */
 int frame_read(int fd, void **payload, size_t *len);
 
-/* Incremental reader for a non-blocking fd (the daemon side). */
+/* Incremental reader (the daemon side, non-blocking fds; the worker uses
+ * it on a blocking fd too). It reads ahead up to FRAME_READAHEAD bytes at
+ * a time, so a burst of small frames costs one read() rather than two per
+ * frame. A frame larger than that is read straight into its own buffer. */
+#define FRAME_READAHEAD ((size_t)64 << 10)
+
 struct frame_reader {
-    uint8_t hdr[4];
-    size_t hdr_got;
-    uint8_t *buf;     /* payload being filled, malloc'd */
-    size_t len;       /* payload length, valid once hdr_got == 4 */
-    size_t got;
+    uint8_t *in;      /* read-ahead buffer: in[off..len) not yet returned */
+    size_t off, len;
+    uint8_t *big;     /* a large payload being filled, malloc'd */
+    size_t big_len, big_got;
 };
 
 void frame_reader_init(struct frame_reader *r);

@@ -102,6 +102,7 @@ struct job *sched_job_new(struct session *s, struct pool *p, uint64_t id,
     list_init(&j->rr_link);
     list_init(&j->ready);
     list_init(&j->sess_link);
+    list_init(&j->ready_link);
     list_init(&j->deadline_link);
     return j;
 }
@@ -123,8 +124,11 @@ static void job_maybe_free(struct job *j)
 
 static void job_changed(struct job *j)
 {
-    if (j->sess)
-        session_mark_dirty(j->sess);
+    if (!j->sess)
+        return;
+    if (j->async && !list_linked(&j->ready_link) && (j->n_ready || sched_job_complete(j)))
+        list_push_back(&j->sess->async_ready, &j->ready_link);
+    session_mark_dirty(j->sess);
 }
 
 bool sched_job_complete(const struct job *j)

@@ -83,6 +83,9 @@ struct job {
     size_t n_ready, ready_bytes;
 
     struct list sess_link;      /* session->jobs_list */
+    /* session->async_ready while async and it has results or is complete:
+     * a Collect for all async jobs walks only these. */
+    struct list ready_link;
     struct list deadline_link;  /* global list of jobs with a deadline */
 };
 

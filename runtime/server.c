@@ -237,6 +237,8 @@ static void gather_commit(struct gather *g)
         j->n_ready--;
         j->ready_bytes -= t->rlen;
         sched_task_free(t);
+        if (!j->n_ready && !sched_job_complete(j))
+            list_del(&j->ready_link);
     }
     for (size_t i = 0; i < g->nd; i++)
         sched_job_release(g->done_jobs[i]);
@@ -322,13 +324,7 @@ static bool park_try(struct sctx *c, bool timed_out)
                 break;
             }
         } else {
-            list_for_each (l, &s->jobs_list) {
-                struct job *j = container_of(l, struct job, sess_link);
-                if (j->async && (j->n_ready || sched_job_complete(j))) {
-                    ready = true;
-                    break;
-                }
-            }
+            ready = !list_empty(&s->async_ready);
         }
         if (!ready && !timed_out)
             return false;
@@ -344,10 +340,13 @@ static bool park_try(struct sctx *c, bool timed_out)
                     rv = gather_job(&g, j, pk->max_batches, COLLECT_MAX_BYTES);
             }
         } else {
-            list_for_each (l, &s->jobs_list) {
-                struct job *j = container_of(l, struct job, sess_link);
-                if (j->async && rv == 0)
-                    rv = gather_job(&g, j, pk->max_batches, COLLECT_MAX_BYTES);
+            /* Only the async jobs that have something: not O(jobs). */
+            list_for_each (l, &s->async_ready) {
+                struct job *j = container_of(l, struct job, ready_link);
+                rv = gather_job(&g, j, pk->max_batches, COLLECT_MAX_BYTES);
+                if (rv < 0 || (pk->max_batches && g.n >= pk->max_batches) ||
+                    g.bytes >= COLLECT_MAX_BYTES)
+                    break;
             }
         }
         if (rv < 0) {
@@ -601,69 +600,163 @@ static nng_msg *h_pool_join(struct sctx *c, struct session *s, const Polypool__V
     return NULL;
 }
 
-static nng_msg *h_submit(struct sctx *c, struct session *s, struct wire_req *wr)
+/* The outcome of one Submit before it becomes a reply. */
+struct submit_out {
+    int status;
+    char detail[256];
+    struct job *job;          /* set on success */
+};
+
+static int submit_fail(struct submit_out *o, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int submit_fail(struct submit_out *o, int status, const char *fmt, ...)
 {
-    const Polypool__V1__Request *rq = wr->msg;
-    const Polypool__V1__Submit *sub = rq->submit;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o->detail, sizeof o->detail, fmt, ap);
+    va_end(ap);
+    o->status = status;
+    return -1;
+}
+
+/* Creates or feeds the job of one Submit `sub` that arrived in wr, with
+ * `timeout_ms` as the deadline of a new job (0: none). Shared by Submit
+ * and SubmitBatch. Returns 0 with o->job set, or -1 with o->status and
+ * o->detail. Does not park: the caller handles `wait`. */
+static int submit_job(struct session *s, struct wire_req *wr, const Polypool__V1__Submit *sub,
+                      uint64_t timeout_ms, struct submit_out *o)
+{
     const char *why;
+    o->job = NULL;
     if (!sub->job_id)
-        return reply_status(rq->id, WS_EINVAL, "job_id must not be 0");
+        return submit_fail(o, WS_EINVAL, "job_id must not be 0");
     struct job *j = session_job(s, sub->job_id);
     struct pool *p = NULL;
     if (j) {
         if (!j->more)
-            return reply_status(rq->id, WS_EEXIST, "job %llu exists and its input is complete",
-                                (unsigned long long)sub->job_id);
+            return submit_fail(o, WS_EEXIST, "job %llu exists and its input is complete",
+                               (unsigned long long)sub->job_id);
     } else {
         p = pool_by_id(sub->pool_id);
         if (!p && session_closed_pool(s, sub->pool_id))
-            return reply_status(rq->id, WS_ECLOSED, "pool %llu is closed",
-                                (unsigned long long)sub->pool_id);
+            return submit_fail(o, WS_ECLOSED, "pool %llu is closed",
+                               (unsigned long long)sub->pool_id);
         if (!p || (p->kind == POOL_PRIVATE && p->owner != s))
-            return reply_status(rq->id, WS_ENOENT, "no pool %llu",
-                                (unsigned long long)sub->pool_id);
+            return submit_fail(o, WS_ENOENT, "no pool %llu", (unsigned long long)sub->pool_id);
         if (p->state == POOL_CLOSED || p->state == POOL_TERMINATED ||
             (p->kind != POOL_PRIVATE && session_closed_pool(s, p->id)))
-            return reply_status(rq->id, WS_ECLOSED, "pool %llu is closed",
-                                (unsigned long long)p->id);
+            return submit_fail(o, WS_ECLOSED, "pool %llu is closed", (unsigned long long)p->id);
         if (p->kind == POOL_NAMED && !session_attached(s, p->id))
-            return reply_status(rq->id, WS_EPERM, "attach to pool \"%s\" first", p->name);
+            return submit_fail(o, WS_EPERM, "attach to pool \"%s\" first", p->name);
         if (check_function(sub->function, &why) < 0)
-            return reply_status(rq->id, WS_EINVAL, "%s", why);
+            return submit_fail(o, WS_EINVAL, "%s", why);
     }
     bool star = j ? j->star : sub->star;
     size_t n = 0;
     if (wire_values_check(sub->items, star, &n, &why) < 0)
-        return reply_status(rq->id, strstr(why, "star") ? WS_EINVAL : WS_EPROTO, "%s", why);
+        return submit_fail(o, strstr(why, "star") ? WS_EINVAL : WS_EPROTO, "%s", why);
     if (sub->wait && s->n_parked >= SESSION_MAX_PARKED)
-        return reply_status(rq->id, WS_EBUSY, "too many requests waiting");
+        return submit_fail(o, WS_EBUSY, "too many requests waiting");
+    /* Take the items before creating anything, so that running out of
+     * memory leaves no half-made job behind. */
+    wire_items *it = NULL;
+    if (n && !(it = wire_items_adopt(wr, sub->items, n)))
+        return submit_fail(o, WS_ENOMEM, "out of memory");
     if (!j) {
-        if (p->kind == POOL_DEFAULT && !session_attached(s, p->id) && pool_attach(p, s) < 0)
-            return reply_status(rq->id, WS_ENOMEM, "out of memory");
-        j = sched_job_new(s, p, sub->job_id, sub->function->c->library,
-                          sub->function->c->symbol, sub->chunksize, sub->star, sub->async);
-        if (!j || session_add_job(s, j) < 0) {
-            if (j)
-                sched_job_release(j);
-            return reply_status(rq->id, WS_ENOMEM, "out of memory");
+        if ((p->kind == POOL_DEFAULT && !session_attached(s, p->id) && pool_attach(p, s) < 0) ||
+            !(j = sched_job_new(s, p, sub->job_id, sub->function->c->library,
+                                sub->function->c->symbol, sub->chunksize, sub->star,
+                                sub->async))) {
+            wire_items_unref(it);
+            return submit_fail(o, WS_ENOMEM, "out of memory");
         }
-        if (rq->timeout_ms)
-            sched_job_set_deadline(j, deadline_of(rq->timeout_ms));
+        if (session_add_job(s, j) < 0) {
+            sched_job_release(j);
+            wire_items_unref(it);
+            return submit_fail(o, WS_ENOMEM, "out of memory");
+        }
+        if (timeout_ms)
+            sched_job_set_deadline(j, deadline_of(timeout_ms));
     }
     j->more = sub->more;
-    wire_items *it = n ? wire_items_adopt(wr, sub->items, n) : NULL;
     int rv = sched_job_feed(j, it, n);
     wire_items_unref(it);
     if (rv < 0)
-        return reply_status(rq->id, WS_ENOMEM, "out of memory queueing items");
+        return submit_fail(o, WS_ENOMEM, "out of memory queueing items");
+    o->job = j;
+    return 0;
+}
+
+static nng_msg *h_submit(struct sctx *c, struct session *s, struct wire_req *wr)
+{
+    const Polypool__V1__Request *rq = wr->msg;
+    const Polypool__V1__Submit *sub = rq->submit;
+    struct submit_out o;
+    if (submit_job(s, wr, sub, sub->timeout_ms ? sub->timeout_ms : rq->timeout_ms, &o) < 0)
+        return reply_status(rq->id, o.status, "%s", o.detail);
     if (sub->wait) {
-        c->park.job_id = j->id;
+        c->park.job_id = o.job->id;
         park(c, s, PARK_SUBMIT, rq->id, 0);
         park_try(c, false);
         return NULL;
     }
     struct gather g = { 0 };
-    return build_submit(rq->id, j, false, &g);
+    return build_submit(rq->id, o.job, false, &g);
+}
+
+/* Every job of the batch is handled as its own Submit; the reply lists
+ * each outcome in order. */
+static nng_msg *h_submit_batch(struct session *s, struct wire_req *wr)
+{
+    const Polypool__V1__Request *rq = wr->msg;
+    const Polypool__V1__SubmitBatch *sb = rq->submit_batch;
+    size_t n = sb->n_jobs;
+    Polypool__V1__SubmitResult *res = calloc(n ? n : 1, sizeof *res);
+    Polypool__V1__SubmitResult **pres = calloc(n ? n : 1, sizeof *pres);
+    /* Details are only kept for failures; successes share "". */
+    char **details = calloc(n ? n : 1, sizeof *details);
+    nng_msg *m = NULL;
+    if (!res || !pres || !details) {
+        m = reply_status(rq->id, WS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Polypool__V1__Submit *sub = sb->jobs[i];
+        Polypool__V1__SubmitResult *r = &res[i];
+        polypool__v1__submit_result__init(r);
+        pres[i] = r;
+        r->job_id = sub->job_id;
+        struct submit_out o;
+        int rv;
+        if (sub->wait)
+            rv = submit_fail(&o, WS_EINVAL, "wait is not allowed in a SubmitBatch");
+        else
+            rv = submit_job(s, wr, sub, sub->timeout_ms ? sub->timeout_ms : rq->timeout_ms, &o);
+        if (rv < 0) {
+            r->status = (Polypool__V1__Status)o.status;
+            details[i] = strdup(o.detail);
+            r->detail = details[i] ? details[i] : (char *)"";
+        } else {
+            r->received = o.job->received;
+        }
+    }
+    Polypool__V1__SubmitBatchReply br = POLYPOOL__V1__SUBMIT_BATCH_REPLY__INIT;
+    br.n_results = n;
+    br.results = pres;
+    Polypool__V1__Reply r = POLYPOOL__V1__REPLY__INIT;
+    r.id = rq->id;
+    r.result_case = POLYPOOL__V1__REPLY__RESULT_SUBMIT_BATCH;
+    r.submit_batch = &br;
+    m = pack_reply(&r);
+out:
+    if (details)
+        for (size_t i = 0; i < n; i++)
+            free(details[i]);
+    free(details);
+    free(res);
+    free(pres);
+    return m;
 }
 
 static nng_msg *h_collect(struct sctx *c, struct session *s, const Polypool__V1__Request *rq)
@@ -844,6 +937,8 @@ static nng_msg *handle(struct sctx *c, struct wire_req *wr, nng_pipe pipe)
         return h_pool_join(c, s, rq);
     case POLYPOOL__V1__REQUEST__OP_SUBMIT:
         return h_submit(c, s, wr);
+    case POLYPOOL__V1__REQUEST__OP_SUBMIT_BATCH:
+        return h_submit_batch(s, wr);
     case POLYPOOL__V1__REQUEST__OP_COLLECT:
         return h_collect(c, s, rq);
     case POLYPOOL__V1__REQUEST__OP_CANCEL:
@@ -892,8 +987,10 @@ static void on_request(struct sctx *c, nng_msg *msg)
         poll_session(s);
     if (reply)
         ctx_send(c, reply);
-    daemon_unlock();
+    /* Under the lock: tasks that hold the request's items drop their
+     * references on the loop thread. */
     wire_req_free(wr);
+    daemon_unlock();
 }
 
 static void ctx_cb(void *arg)

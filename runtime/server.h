@@ -4,9 +4,11 @@
  * Threads: nng task threads run the context callbacks (each takes the
  * daemon lock to handle one request); nng's reaper thread runs pipe-removal
  * callbacks, which only queue the pipe id and wake the loop; a health
- * thread dials the daemon's own address every health_ms and re-creates the
- * listener when it stops answering (nng#1518). Everything else runs on the
- * loop thread through the hooks below, with the lock held.
+ * thread dials the daemon's own address every health_ms and, when the
+ * listener stops answering (nng#1518), starts a new one without closing
+ * the old (closing an nng listener closes every pipe it accepted, i.e.
+ * every session): see retire_listen_socket in server.c. Everything else
+ * runs on the loop thread through the hooks below, with the lock held.
  */
 #ifndef PP_SERVER_H
 #define PP_SERVER_H

@@ -31,6 +31,7 @@ struct session *session_new(uint32_t pipe, uint32_t pid, uint32_t uid, const cha
     s->uid = uid;
     idmap_init(&s->jobs);
     list_init(&s->jobs_list);
+    list_init(&s->async_ready);
     list_init(&s->parked);
     list_init(&s->pools);
     list_init(&s->dirty_link);
@@ -105,6 +106,7 @@ void session_remove_job(struct session *s, struct job *j)
     if (idmap_get(&s->jobs, j->id) == j)
         idmap_del(&s->jobs, j->id);
     list_del(&j->sess_link);
+    list_del(&j->ready_link);
 }
 
 static bool has_id(const uint64_t *a, size_t n, uint64_t id)

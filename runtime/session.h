@@ -48,6 +48,7 @@ struct session {
     char *name;
     struct idmap jobs;          /* client job id -> struct job */
     struct list jobs_list;      /* struct job, by sess_link, oldest first */
+    struct list async_ready;    /* async jobs with results or complete (ready_link) */
     struct list parked;         /* struct park */
     size_t n_parked;
     struct list pools;          /* private pools it owns (pool->owner_link) */

@@ -61,7 +61,10 @@ struct wire_req *wire_req_unpack(const void *data, size_t len, size_t budget)
 
 void wire_req_free(struct wire_req *r)
 {
-    wire_items_unref(r);
+    if (!r || --r->refs > 0)
+        return;
+    polypool__v1__request__free_unpacked(r->msg, &r->alloc);
+    free(r);
 }
 
 void wire_items_ref(wire_items *it)
@@ -73,16 +76,21 @@ void wire_items_unref(wire_items *it)
 {
     if (!it || --it->refs > 0)
         return;
-    polypool__v1__request__free_unpacked(it->msg, &it->alloc);
+    wire_req_free(it->req);
     free(it);
 }
 
 wire_items *wire_items_adopt(struct wire_req *r, const Polypool__V1__Values *v, size_t n)
 {
-    r->items = v;
-    r->n_items = n;
+    wire_items *it = malloc(sizeof *it);
+    if (!it)
+        return NULL;
+    it->req = r;
+    it->items = v;
+    it->n_items = n;
+    it->refs = 1;
     r->refs++;
-    return r;
+    return it;
 }
 
 size_t wire_items_count(const wire_items *it)

@@ -41,7 +41,7 @@ struct wire_cursor {
     size_t k, i, r, b, c, h;
 };
 
-typedef struct wire_req wire_items;
+typedef struct wire_items wire_items;
 
 void wire_items_ref(wire_items *it);
 /* Drops one reference; the last one frees the unpacked request. NULL ok. */
@@ -123,9 +123,16 @@ struct wire_req {
     Polypool__V1__Request *msg;
     ProtobufCAllocator alloc;
     size_t used, limit;
-    int refs;
-    const Polypool__V1__Values *items;   /* set by wire_items_adopt */
+    int refs;                 /* the unpack's, plus one per wire_items */
+};
+
+/* One Submit's items inside an unpacked request (a SubmitBatch holds
+ * several); keeps its request alive. */
+struct wire_items {
+    struct wire_req *req;
+    const Polypool__V1__Values *items;
     size_t n_items;
+    int refs;
 };
 
 /* Unpacks a Request, allowing at most `budget` bytes of decoded memory.
@@ -139,8 +146,8 @@ void wire_req_free(struct wire_req *r);
  * top-level items. Returns 0, or -1 with *why set to a static message. */
 int wire_values_check(const Polypool__V1__Values *v, bool star, size_t *n, const char **why);
 
-/* Makes r's Submit items (checked, n of them) a wire_items; the returned
- * pointer is r with a new reference. */
+/* Makes a Submit's items v (inside r, checked, n of them) a wire_items with
+ * one reference, which holds a reference to r. NULL on ENOMEM. */
 wire_items *wire_items_adopt(struct wire_req *r, const Polypool__V1__Values *v, size_t n);
 
 /* Packs a Values into a malloc'd buffer. NULL on ENOMEM. */

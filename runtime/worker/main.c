@@ -18,8 +18,9 @@
  * memfds are emptied after each task; a crash mid-task leaves that task's
  * output for the daemon to salvage (stdio is flushed on fatal signals).
  *
- * Hot path: per task, one frame read, one unpack, a handful of syscalls
- * for the output capture and one frame write. Per item, only the pp_value
+ * Hot path: per task, one unpack, a handful of syscalls for the output
+ * capture and one frame write; frames are read ahead, so a batch of tasks
+ * costs one read. Per item, only the pp_value
  * nodes of the argument and the result are allocated; the encoder and
  * buffers are kept across tasks.
  */
@@ -444,17 +445,17 @@ int main(int argc, char **argv)
         die("out of memory");
 
     send_hello(&w);
+    /* Buffered: a batch of tasks the daemon sent back to back is one read. */
+    struct frame_reader rd;
+    frame_reader_init(&rd);
     for (;;) {
         void *payload;
         size_t len;
-        int rv = frame_read(w.fd, &payload, &len);
-        if (rv == 0)
+        int rv = frame_reader_read(&rd, w.fd, &payload, &len);
+        if (rv < 0 && (errno == 0 || errno == ECONNRESET))
             break;      /* the daemon is gone */
-        if (rv < 0) {
-            if (errno == ECONNRESET)
-                break;
+        if (rv <= 0)
             die("read from daemon");
-        }
         Polypool__V1__WorkerMsg *m = polypool__v1__worker_msg__unpack(NULL, len, payload);
         if (!m) {
             errno = EPROTO;
@@ -484,6 +485,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     fflush(stderr);
     /* Freed so that leak checkers see only real leaks. */
+    frame_reader_fini(&rd);
     pp_value_free(w.one);
     pp_value_free(w.result);
     task_batch_fini(&w.batch);

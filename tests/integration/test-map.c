@@ -478,6 +478,70 @@ START_TEST(apply_async_many)
 }
 END_TEST
 
+/* 20,000 apply_async go out in SubmitBatches while earlier ones run; every
+ * future resolves to its own result. */
+START_TEST(apply_async_20000)
+{
+    enum { N = 20000 };
+    pp_client *c = it_client(D.url);
+    pp_pool *p = it_pool(c, 2);
+    pp_func *f = it_func("pt_square");
+    static pp_future *futs[N];
+    for (int i = 0; i < N; i++) {
+        pp_value *args = it_args(1, (int64_t)i);
+        it_assert_status(pp_pool_apply_async(p, f, args, NULL, NULL, &futs[i]), PP_OK);
+        pp_value_free(args);
+    }
+    for (int i = 0; i < N; i++) {
+        pp_value *v = NULL;
+        it_assert_status(pp_future_get(futs[i], 30000, &v), PP_OK);
+        ck_assert_int_eq(pp_value_get_int(v), (int64_t)i * i);
+        pp_value_free(v);
+        pp_future_free(futs[i]);
+    }
+    pp_func_free(f);
+    pp_pool_free(p);
+    pp_client_close(c);
+}
+END_TEST
+
+/* A future whose job may still sit in the client's outbox: get flushes
+ * it (no deadlock), free drops it, and a blocking call made after an
+ * apply_async is handled after it (close then join sees the task). */
+START_TEST(apply_async_outbox)
+{
+    pp_client *c = it_client(D.url);
+    pp_pool *p = it_pool(c, 2);
+    pp_func *f = it_func("pt_square");
+    pp_value *args = it_args(1, 7), *v = NULL;
+    pp_future *fut = NULL, *dropped[50];
+    it_assert_status(pp_pool_apply_async(p, f, args, NULL, NULL, &fut), PP_OK);
+    it_assert_status(pp_future_get(fut, IT_DEADLINE_MS, &v), PP_OK);
+    ck_assert_int_eq(pp_value_get_int(v), 49);
+    pp_value_free(v);
+    pp_future_free(fut);
+
+    /* Freed at once, queued or in flight: nothing hangs or leaks. */
+    for (int i = 0; i < 50; i++)
+        it_assert_status(pp_pool_apply_async(p, f, args, NULL, NULL, &dropped[i]), PP_OK);
+    for (int i = 0; i < 50; i++)
+        pp_future_free(dropped[i]);
+
+    it_assert_status(pp_pool_apply_async(p, f, args, NULL, NULL, &fut), PP_OK);
+    it_assert_status(pp_pool_close(p), PP_OK);
+    it_assert_status(pp_pool_join(p, IT_DEADLINE_MS), PP_OK);
+    ck_assert(pp_future_ready(fut));
+    it_assert_status(pp_future_get(fut, 0, &v), PP_OK);
+    ck_assert_int_eq(pp_value_get_int(v), 49);
+    pp_value_free(v);
+    pp_future_free(fut);
+    pp_value_free(args);
+    pp_func_free(f);
+    pp_pool_free(p);
+    pp_client_close(c);
+}
+END_TEST
+
 static void count_cb(pp_future *f, void *arg)
 {
     (void)f;
@@ -661,6 +725,8 @@ static Suite *suite(void)
     tcase_add_test(tc, apply_add);
     tcase_add_test(tc, apply_async_future);
     tcase_add_test(tc, apply_async_many);
+    tcase_add_test(tc, apply_async_20000);
+    tcase_add_test(tc, apply_async_outbox);
     tcase_add_test(tc, map_async_future);
     suite_add_tcase(s, tc);
 

@@ -461,6 +461,94 @@ START_TEST(peer_vanishes_while_parked)
 }
 END_TEST
 
+/* SubmitBatch: every job is handled as its own Submit. A bad pool id fails
+ * only its job, with ENOENT; `wait` is refused with EINVAL; the good jobs
+ * run and their results come through Collect. */
+START_TEST(submit_batch_partial_failure)
+{
+    it_daemon_start(&D, NULL);
+    it_raw r;
+    ck_assert_int_eq(it_raw_open(&r, D.url), 0);
+    it_raw_hello(&r);
+
+    Polypool__V1__CFunction cf = POLYPOOL__V1__CFUNCTION__INIT;
+    cf.library = (char *)getenv("PPTEST_LIB");
+    cf.symbol = "pt_square";
+    Polypool__V1__Function fn = POLYPOOL__V1__FUNCTION__INIT;
+    fn.kind_case = POLYPOOL__V1__FUNCTION__KIND_C;
+    fn.c = &cf;
+    Polypool__V1__Kind kind = POLYPOOL__V1__KIND__KIND_INT;
+    int64_t ints[4] = { 3, 4, 5, 6 };
+    Polypool__V1__Values vals[4];
+    Polypool__V1__Submit subs[4];
+    Polypool__V1__Submit *psubs[4];
+    for (int i = 0; i < 4; i++) {
+        polypool__v1__values__init(&vals[i]);
+        vals[i].n_kinds = 1;
+        vals[i].kinds = &kind;
+        vals[i].n_ints = 1;
+        vals[i].ints = &ints[i];
+        polypool__v1__submit__init(&subs[i]);
+        subs[i].job_id = 10 + (uint64_t)i;
+        subs[i].pool_id = r.default_pool_id;
+        subs[i].function = &fn;
+        subs[i].items = &vals[i];
+        subs[i].async = true;
+        psubs[i] = &subs[i];
+    }
+    subs[1].pool_id = 987654321;   /* no such pool */
+    subs[3].wait = true;           /* not allowed in a batch */
+    Polypool__V1__SubmitBatch sb = POLYPOOL__V1__SUBMIT_BATCH__INIT;
+    sb.n_jobs = 4;
+    sb.jobs = psubs;
+    Polypool__V1__Request req = POLYPOOL__V1__REQUEST__INIT;
+    req.op_case = POLYPOOL__V1__REQUEST__OP_SUBMIT_BATCH;
+    req.submit_batch = &sb;
+    Polypool__V1__Reply *rep = NULL;
+    ck_assert_int_eq(it_raw_call(&r, &req, 5000, &rep), 0);
+    ck_assert_int_eq(rep->status, POLYPOOL__V1__STATUS__STATUS_OK);
+    ck_assert_int_eq(rep->result_case, POLYPOOL__V1__REPLY__RESULT_SUBMIT_BATCH);
+    const Polypool__V1__SubmitBatchReply *br = rep->submit_batch;
+    ck_assert_uint_eq(br->n_results, 4);
+    for (int i = 0; i < 4; i++)
+        ck_assert_uint_eq(br->results[i]->job_id, 10 + (uint64_t)i);
+    ck_assert_int_eq(br->results[0]->status, POLYPOOL__V1__STATUS__STATUS_OK);
+    ck_assert_uint_eq(br->results[0]->received, 1);
+    ck_assert_int_eq(br->results[1]->status, POLYPOOL__V1__STATUS__STATUS_ENOENT);
+    ck_assert_str_eq(br->results[1]->detail, "no pool 987654321");
+    ck_assert_int_eq(br->results[2]->status, POLYPOOL__V1__STATUS__STATUS_OK);
+    ck_assert_int_eq(br->results[3]->status, POLYPOOL__V1__STATUS__STATUS_EINVAL);
+    it_status_free(rep);
+
+    /* Jobs 10 and 12 finish: 9 and 25; 11 and 13 do not exist. */
+    int64_t got[2] = { 0, 0 };
+    int done = 0;
+    int64_t end = it_now_ms() + IT_DEADLINE_MS;
+    while (done < 2 && it_now_ms() < end) {
+        Polypool__V1__Request cq = POLYPOOL__V1__REQUEST__INIT;
+        Polypool__V1__Collect col = POLYPOOL__V1__COLLECT__INIT;
+        col.timeout_ms = 1000;
+        cq.op_case = POLYPOOL__V1__REQUEST__OP_COLLECT;
+        cq.collect = &col;
+        ck_assert_int_eq(it_raw_call(&r, &cq, 5000, &rep), 0);
+        ck_assert_int_eq(rep->status, POLYPOOL__V1__STATUS__STATUS_OK);
+        for (size_t i = 0; i < rep->collect->n_batches; i++) {
+            const Polypool__V1__ResultBatch *b = rep->collect->batches[i];
+            ck_assert_msg(b->job_id == 10 || b->job_id == 12, "results for job %llu",
+                          (unsigned long long)b->job_id);
+            ck_assert_uint_eq(b->values->n_ints, 1);
+            got[b->job_id == 12] = b->values->ints[0];
+        }
+        done += (int)rep->collect->n_done;
+        it_status_free(rep);
+    }
+    ck_assert_int_eq(done, 2);
+    ck_assert_int_eq(got[0], 9);
+    ck_assert_int_eq(got[1], 25);
+    it_raw_close(&r);
+}
+END_TEST
+
 /* One TCase per test, so that CK_RUN_CASE=<test name> runs just one. */
 #define ADD(s, t) do {                                     \
         TCase *tc_ = tcase_create(#t);                     \
@@ -481,6 +569,7 @@ static Suite *suite(void)
     ADD(s, bad_requests_after_hello);
     ADD(s, connect_close_before_handshake);
     ADD(s, peer_vanishes_while_parked);
+    ADD(s, submit_batch_partial_failure);
     return s;
 }
 

@@ -186,3 +186,18 @@ EXPORT int pt_count_calls(const pp_value *args, pp_value *result)
 {
     return pp_value_set_int(result, ++calls) == PP_OK ? 0 : 1;
 }
+
+/* pt_print_then_segv(s) writes "out:<s>\n" to stdout and "err:<s>\n" to
+ * stderr, then dies of SIGSEGV: the daemon must salvage that output from
+ * the dead worker's memfds */
+EXPORT int pt_print_then_segv(const pp_value *args, pp_value *result)
+{
+    const char *s = pp_value_get_string(pp_value_at(args, 0), NULL);
+    if (!s)
+        return pp_task_fail(result, "pt_print_then_segv: argument must be a string");
+    printf("out:%s\n", s);
+    fprintf(stderr, "err:%s\n", s);
+    volatile int *volatile p = NULL;
+    *p = 1;
+    return 0;
+}

@@ -331,9 +331,11 @@ const char *pp_pool_name(const pp_pool *p);   /* "" for a private pool */
 /* ------------------------------------------------------------------------
  * map, imap, apply.
  *
- * Failed tasks: map returns the status of the first failed item (PP_ETASK,
- * PP_EWORKER, PP_ENOLIB, ...) with the detail in pp_last_error(), after
- * every item has finished (no other item is lost). An iterator returns the
+ * Failed tasks: map returns the status of the first failure to arrive
+ * (PP_ETASK, PP_EWORKER, PP_ENOLIB, ...; as multiprocessing, this is not
+ * necessarily the lowest index) with the detail, and the failed item's
+ * index, in pp_last_error(). It returns only after every item has finished
+ * (no other item is lost). An iterator returns the
  * failure at the failed item's position and can go on.
  * ---------------------------------------------------------------------- */
 typedef struct pp_map_opts {
@@ -393,6 +395,10 @@ typedef struct pp_future pp_future;
  * thread. It must not block; it may call pp_future_get(f, 0, ...). */
 typedef void (*pp_callback)(pp_future *f, void *arg);
 
+/* Queues the task and returns at once: submissions are sent in batches by
+ * the collector thread, so a refusal by the daemon (PP_ENOENT, PP_ECLOSED,
+ * PP_EINVAL, ...) arrives as the future's failure, not as this call's
+ * status. Calls made later on the same client are handled after it. */
 pp_status pp_pool_apply_async(pp_pool *p, const pp_func *f, const pp_value *args,
                               pp_callback cb, void *cb_arg, pp_future **out);
 /* Resolves to the LIST of results. */

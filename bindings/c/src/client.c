@@ -2,8 +2,10 @@
  * request/reply call every other module uses, close.
  *
  * Invariants
- *  - Every call owns one nng_ctx and one aio (aios are recycled through a
- *    small free list), so any number of threads may call at once.
+ *  - Every call owns one nng_ctx and one aio (both recycled through a
+ *    small free list), so any number of threads may call at once. The aio
+ *    callback starts the receive when the send completes, so a call costs
+ *    the caller one wakeup.
  *  - The caller waits on its own condvar, not in nng_aio_wait(): it wakes
  *    every 50 ms to notice that the daemon's pipe is gone (c->lost, set by
  *    the REM_POST pipe callback, which does nothing else) or that the client
@@ -38,12 +40,18 @@ extern char **environ;
 #define RECV_MAX ((size_t)1 << 30)
 #define FREE_SLOTS_MAX 16
 
+/* One call in flight: its context and aio are kept for the next call. The
+ * aio callback turns a completed send into the receive itself, so the
+ * caller sleeps once per call, not once per direction. */
 struct call_slot {
     struct call_slot *next;
+    nng_ctx ctx;
     nng_aio *aio;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool done;
+    bool receiving;           /* the send completed; the receive is pending */
+    int64_t deadline;         /* clock_ms(), or -1 */
 };
 
 int64_t clock_ms(void)
@@ -83,9 +91,19 @@ pp_status pp_default_address(char *buf, size_t len)
 
 /* ---- calls ------------------------------------------------------------- */
 
+/* nng task thread: never blocks. */
 static void slot_cb(void *arg)
 {
     struct call_slot *s = arg;
+    if (!s->receiving && nng_aio_result(s->aio) == 0) {
+        s->receiving = true;
+        if (s->deadline >= 0) {
+            int64_t left = s->deadline - clock_ms();
+            nng_aio_set_timeout(s->aio, left > 0 ? (nng_duration)left : 1);
+        }
+        nng_ctx_recv(s->ctx, s->aio);
+        return;
+    }
     pthread_mutex_lock(&s->mu);
     s->done = true;
     pthread_cond_signal(&s->cv);
@@ -110,6 +128,11 @@ static struct call_slot *slot_get(pp_client *c)
         free(s);
         return NULL;
     }
+    if (nng_ctx_open(&s->ctx, c->sock) != 0) {
+        nng_aio_free(s->aio);
+        free(s);
+        return NULL;
+    }
     pthread_mutex_init(&s->mu, NULL);
     cond_init_monotonic(&s->cv);
     return s;
@@ -118,6 +141,7 @@ static struct call_slot *slot_get(pp_client *c)
 static void slot_destroy(struct call_slot *s)
 {
     nng_aio_free(s->aio);
+    nng_ctx_close(s->ctx);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
@@ -224,6 +248,9 @@ pp_status client_call(pp_client *c, Polypool__V1__Request *req, int timeout_ms,
     pp_status st = check_usable(c);
     if (st != PP_OK)
         return st;
+    /* Calls are handled in the order they are made, queued submissions
+     * included: a close after an apply_async must not overtake it. */
+    future_outbox_flush(c);
 
     req->id = atomic_fetch_add(&c->next_req, 1);
     size_t size = polypool__v1__request__get_packed_size(req);
@@ -247,43 +274,29 @@ pp_status client_call(pp_client *c, Polypool__V1__Request *req, int timeout_ms,
         error_set(PP_ENOMEM, "cannot allocate an nng aio");
         return PP_ENOMEM;
     }
-    nng_ctx ctx;
-    int rv = nng_ctx_open(&ctx, c->sock);
-    if (rv != 0) {
-        nng_msg_free(msg);
-        slot_put(c, s);
-        return from_nng(rv, c);
-    }
 
-    int64_t deadline = timeout_ms < 0 ? -1 : clock_ms() + timeout_ms + CALL_GRACE_MS;
-    nng_aio_set_timeout(s->aio, deadline < 0 ? NNG_DURATION_INFINITE
-                                             : (nng_duration)(deadline - clock_ms()));
+    /* A new send on the slot's context abandons whatever an earlier,
+     * failed call left pending on it. */
+    s->deadline = timeout_ms < 0 ? -1 : clock_ms() + timeout_ms + CALL_GRACE_MS;
+    nng_aio_set_timeout(s->aio, s->deadline < 0 ? NNG_DURATION_INFINITE
+                                                : (nng_duration)(s->deadline - clock_ms()));
     s->done = false;
+    s->receiving = false;
     nng_aio_set_msg(s->aio, msg);
-    nng_ctx_send(ctx, s->aio);
-    rv = slot_wait(c, s);
+    nng_ctx_send(s->ctx, s->aio);
+    int rv = slot_wait(c, s);
     if (rv != 0) {
-        /* On failure the message is still ours. */
-        nng_msg_free(nng_aio_get_msg(s->aio));
+        /* On a failed send the message is still ours. */
+        if (!s->receiving)
+            nng_msg_free(nng_aio_get_msg(s->aio));
         goto out;
     }
-
-    if (deadline >= 0) {
-        int64_t left = deadline - clock_ms();
-        nng_aio_set_timeout(s->aio, left > 0 ? (nng_duration)left : 1);
-    }
-    s->done = false;
-    nng_ctx_recv(ctx, s->aio);
-    rv = slot_wait(c, s);
-    if (rv != 0)
-        goto out;
 
     msg = nng_aio_get_msg(s->aio);
     Polypool__V1__Reply *r =
         polypool__v1__reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
     size_t got = nng_msg_len(msg);
     nng_msg_free(msg);
-    nng_ctx_close(ctx);
     slot_put(c, s);
     if (!r) {
         error_set(PP_EPROTO, "undecodable reply of %zu bytes from %s", got, c->address);
@@ -299,11 +312,138 @@ pp_status client_call(pp_client *c, Polypool__V1__Request *req, int timeout_ms,
     return PP_OK;
 
 out:
-    nng_ctx_close(ctx);
     slot_put(c, s);
     if (atomic_load(&c->lost) && rv != NNG_ETIMEDOUT)
         rv = NNG_ECONNRESET;
     return from_nng(rv, c);
+}
+
+/* ---- asynchronous calls (the collector's) ------------------------------ */
+
+uint64_t client_request_id(pp_client *c)
+{
+    return atomic_fetch_add(&c->next_req, 1);
+}
+
+pp_status client_pack_request(pp_client *c, Polypool__V1__Request *req, nng_msg **out)
+{
+    req->id = client_request_id(c);
+    size_t size = polypool__v1__request__get_packed_size(req);
+    nng_msg *msg;
+    if (nng_msg_alloc(&msg, size) != 0) {
+        error_set(PP_ENOMEM, "cannot allocate a request of %zu bytes", size);
+        return PP_ENOMEM;
+    }
+    polypool__v1__request__pack(req, nng_msg_body(msg));
+    *out = msg;
+    return PP_OK;
+}
+
+/* nng task thread: never blocks, only re-arms the aio or reports. */
+static void acall_cb(void *arg)
+{
+    client_acall *a = arg;
+    pp_client *c = a->client;
+    int rv = nng_aio_result(a->aio);
+    if (rv == 0 && !a->receiving) {
+        a->receiving = true;
+        if (a->deadline >= 0) {
+            int64_t left = a->deadline - clock_ms();
+            nng_aio_set_timeout(a->aio, left > 0 ? (nng_duration)left : 1);
+        }
+        nng_ctx_recv(a->ctx, a->aio);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    a->done = true;
+    pthread_cond_broadcast(&c->collector_cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+pp_status client_acall_init(pp_client *c, client_acall *a)
+{
+    memset(a, 0, sizeof *a);
+    a->client = c;
+    int rv = nng_aio_alloc(&a->aio, acall_cb, a);
+    if (rv != 0)
+        return from_nng(rv, c);
+    if ((rv = nng_ctx_open(&a->ctx, c->sock)) != 0) {
+        nng_aio_free(a->aio);
+        a->aio = NULL;
+        return from_nng(rv, c);
+    }
+    a->ready = true;
+    return PP_OK;
+}
+
+void client_acall_fini(client_acall *a)
+{
+    if (!a->ready)
+        return;
+    nng_aio_free(a->aio);
+    nng_ctx_close(a->ctx);
+    a->ready = false;
+}
+
+pp_status client_acall_start(client_acall *a, nng_msg *msg, uint64_t req_id, int timeout_ms)
+{
+    pp_client *c = a->client;
+    pp_status st = check_usable(c);
+    if (st != PP_OK)
+        return st;
+    if (c->max_message && nng_msg_len(msg) > c->max_message) {
+        error_set(PP_EMSGSIZE, "a request of %zu bytes exceeds the daemon's maximum of %llu",
+                  nng_msg_len(msg), (unsigned long long)c->max_message);
+        return PP_EMSGSIZE;
+    }
+    a->req_id = req_id;
+    a->receiving = false;
+    a->busy = true;
+    pthread_mutex_lock(&c->mu);
+    a->done = false;
+    pthread_mutex_unlock(&c->mu);
+    a->deadline = timeout_ms < 0 ? -1 : clock_ms() + timeout_ms + CALL_GRACE_MS;
+    nng_aio_set_timeout(a->aio, a->deadline < 0 ? NNG_DURATION_INFINITE
+                                                : (nng_duration)(a->deadline - clock_ms()));
+    nng_aio_set_msg(a->aio, msg);
+    nng_ctx_send(a->ctx, a->aio);
+    return PP_OK;
+}
+
+void client_acall_abort(client_acall *a)
+{
+    if (a->busy)
+        nng_aio_abort(a->aio, NNG_ECONNRESET);
+}
+
+pp_status client_acall_finish(client_acall *a, Polypool__V1__Reply **reply)
+{
+    pp_client *c = a->client;
+    a->busy = false;
+    int rv = nng_aio_result(a->aio);
+    if (rv != 0) {
+        if (!a->receiving)
+            nng_msg_free(nng_aio_get_msg(a->aio));   /* on a failed send it is still ours */
+        if (atomic_load(&c->lost) && rv != NNG_ETIMEDOUT)
+            rv = NNG_ECONNRESET;
+        return from_nng(rv, c);
+    }
+    nng_msg *msg = nng_aio_get_msg(a->aio);
+    size_t got = nng_msg_len(msg);
+    Polypool__V1__Reply *r = polypool__v1__reply__unpack(NULL, got, nng_msg_body(msg));
+    nng_msg_free(msg);
+    if (!r) {
+        error_set(PP_EPROTO, "undecodable reply of %zu bytes from %s", got, c->address);
+        return PP_EPROTO;
+    }
+    if (r->id != a->req_id) {
+        error_set(PP_EPROTO, "reply id %llu does not match request id %llu",
+                  (unsigned long long)r->id, (unsigned long long)a->req_id);
+        polypool__v1__reply__free_unpacked(r, NULL);
+        return PP_EPROTO;
+    }
+    *reply = r;
+    return PP_OK;
 }
 
 void client_reply_free(Polypool__V1__Reply *reply)
@@ -493,7 +633,8 @@ static void client_destroy(pp_client *c)
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->collector_cv);
     pthread_cond_destroy(&c->future_cv);
-    free(c->async_jobs.items);
+    free(c->async_jobs.keys);
+    free(c->async_jobs.vals);
     free(c->address);
     free(c);
 }
@@ -552,6 +693,9 @@ pp_status pp_client_open_opts(const pp_client_opts *opts, pp_client **out)
         return st;
     }
     nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    /* Redial quickly if the daemon drops us before Hello (see below). */
+    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
+    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 200);
     nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RECV_MAX);
     nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_removed, c);
 
@@ -588,8 +732,19 @@ pp_status pp_client_open_opts(const pp_client_opts *opts, pp_client **out)
     }
 
     const char *name = o.name && *o.name ? o.name : program_invocation_short_name;
-    int left = (int)(deadline - clock_ms());
-    st = hello(c, name, left > 1000 ? left : 1000);
+    for (;;) {
+        int left = (int)(deadline - clock_ms());
+        st = hello(c, name, left > 1000 ? left : 1000);
+        if (st != PP_ECONNRESET || clock_ms() >= deadline)
+            break;
+        /* The daemon dropped the connection before answering Hello: it
+         * does so to connections accepted while it revived a stuck
+         * listener (nng#1518). The dialer redials by itself, and Hello has
+         * no side effects, so say it again until the connect deadline. */
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+        atomic_store(&c->lost, false);
+    }
     if (st != PP_OK)
         goto fail;
     *out = c;

@@ -52,4 +52,25 @@ pp_status codec_dec_skip(codec_dec *d);
 /* Counts the top-level trees, checking the whole message (PP_EPROTO). */
 pp_status codec_count(const Polypool__V1__Values *msg, size_t *n);
 
+/* Protobuf varints, for messages written around already packed parts. */
+static inline size_t codec_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static inline uint8_t *codec_put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
 #endif

@@ -1,14 +1,34 @@
 /* future.c - apply_async / map_async and the client's collector thread.
  *
- * The collector thread is started by the first async submit. While async
- * jobs are outstanding it long-polls Collect{job_ids=[]} (1 s at a time),
- * writes each batch's output, routes the batches to their futures by job
- * id, marks finished futures ready (broadcast on c->future_cv) and then runs
- * their callbacks with c->mu released. With nothing outstanding it sleeps
- * on c->collector_cv. If the daemon goes away every outstanding future
+ * Submitting. apply_async and map_async pack their Submit and queue it in
+ * the client's outbox, then return: no round trip. The collector thread
+ * sends everything queued as ONE SubmitBatch whenever no batch is in
+ * flight, so submissions batch themselves under load and go out at once
+ * when idle. The batch reply settles the futures whose submission failed
+ * (with the daemon's status and detail); the others wait for results. A
+ * map_async too big for one message is still submitted synchronously by
+ * the calling thread.
+ *
+ * Collecting. While submitted async jobs are outstanding the collector
+ * long-polls Collect{job_ids=[]} (1 s at a time), writes each batch's
+ * output, routes the batches to their futures through a hash map by job
+ * id, marks finished futures ready (broadcast on c->future_cv) and then
+ * runs their callbacks with c->mu released. The SubmitBatch and the
+ * Collect are asynchronous calls (client_acall) in flight at the same
+ * time; the collector sleeps on c->collector_cv between events. If the
+ * daemon goes away every outstanding future, queued ones included,
  * becomes ready with PP_ECONNRESET.
  *
- * All future fields are guarded by c->mu.
+ * Invariants (c->mu guards every future field and the client tables):
+ *  - A future is in c->async_jobs exactly while `listed`: from submit
+ *    until it is settled or freed.
+ *  - phase QUEUED: in the outbox with its packed Submit; SENDING: in the
+ *    batch in flight (c->sending); SUBMITTED: the daemon has the job.
+ *    c->n_unsent counts QUEUED and SENDING futures.
+ *  - pp_future_free on a QUEUED or SENDING future only marks it `orphan`;
+ *    the collector frees it (and cancels its job if the daemon took it),
+ *    so pp_future_free never waits for a round trip.
+ *  - Nothing is freed by the collector that the user can still reach.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,6 +38,12 @@
 
 #include "codec.h"
 #include "internal.h"
+
+/* Submissions in flight on the collector's batch, and how long the
+ * daemon gets to answer a batch. */
+#define SUBMIT_TIMEOUT_MS 30000
+
+enum future_phase { F_QUEUED, F_SENDING, F_SUBMITTED };
 
 struct pp_future {
     pp_client *client;
@@ -33,40 +59,107 @@ struct pp_future {
     void *cb_arg;
     bool cb_running;
     bool listed;              /* in client->async_jobs */
+    enum future_phase phase;
+    bool orphan;              /* freed by the user while QUEUED or SENDING */
+    uint64_t seq;             /* its place among the client's queued submissions */
+    uint8_t *sub;             /* QUEUED/SENDING: the packed Submit */
+    size_t sub_len;
+    pp_future *next;          /* outbox or batch in flight */
 };
 
-/* ---- the table of outstanding async jobs (c->mu held) ------------------ */
+/* ---- futures by job id (c->mu held) ------------------------------------ */
 
-static int list_add(future_list *l, pp_future *f)
+static size_t map_slot(const future_map *m, uint64_t key)
 {
-    if (l->len == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        pp_future **items = realloc(l->items, cap * sizeof *items);
-        if (!items)
-            return -1;
-        l->items = items;
-        l->cap = cap;
+    /* Fibonacci hashing: job ids are sequential. */
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 17) & (m->cap - 1);
+}
+
+static pp_future *map_get(const future_map *m, uint64_t key)
+{
+    if (!m->cap)
+        return NULL;
+    for (size_t i = map_slot(m, key);; i = (i + 1) & (m->cap - 1)) {
+        if (m->keys[i] == key)
+            return m->vals[i];
+        if (!m->keys[i])
+            return NULL;
     }
-    l->items[l->len++] = f;
+}
+
+static int map_grow(future_map *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 64;
+    uint64_t *keys = calloc(cap, sizeof *keys);
+    pp_future **vals = calloc(cap, sizeof *vals);
+    if (!keys || !vals) {
+        free(keys);
+        free(vals);
+        return -1;
+    }
+    future_map n = { keys, vals, cap, 0 };
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i])
+            continue;
+        size_t j = map_slot(&n, m->keys[i]);
+        while (n.keys[j])
+            j = (j + 1) & (cap - 1);
+        n.keys[j] = m->keys[i];
+        n.vals[j] = m->vals[i];
+        n.count++;
+    }
+    free(m->keys);
+    free(m->vals);
+    *m = n;
     return 0;
 }
 
-static void list_remove(future_list *l, pp_future *f)
+static int map_put(future_map *m, uint64_t key, pp_future *f)
 {
-    for (size_t i = 0; i < l->len; i++) {
-        if (l->items[i] == f) {
-            l->items[i] = l->items[--l->len];
-            return;
-        }
-    }
+    if ((m->count + 1) * 2 > m->cap && map_grow(m) < 0)
+        return -1;
+    size_t i = map_slot(m, key);
+    while (m->keys[i] && m->keys[i] != key)
+        i = (i + 1) & (m->cap - 1);
+    if (!m->keys[i])
+        m->count++;
+    m->keys[i] = key;
+    m->vals[i] = f;
+    return 0;
 }
 
-static pp_future *list_find(future_list *l, uint64_t job)
+static void map_del(future_map *m, uint64_t key)
 {
-    for (size_t i = l->len; i-- > 0;)
-        if (l->items[i]->job == job)
-            return l->items[i];
-    return NULL;
+    if (!m->cap)
+        return;
+    size_t i = map_slot(m, key);
+    while (m->keys[i] != key) {
+        if (!m->keys[i])
+            return;
+        i = (i + 1) & (m->cap - 1);
+    }
+    /* Backward-shift deletion: no tombstones. */
+    for (size_t j = (i + 1) & (m->cap - 1); m->keys[j]; j = (j + 1) & (m->cap - 1)) {
+        size_t home = map_slot(m, m->keys[j]);
+        /* Move j into the hole at i unless its home lies in (i, j]. */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (stays)
+            continue;
+        m->keys[i] = m->keys[j];
+        m->vals[i] = m->vals[j];
+        i = j;
+    }
+    m->keys[i] = 0;
+    m->vals[i] = NULL;
+    m->count--;
+}
+
+static void unlist(pp_client *c, pp_future *f)
+{
+    if (f->listed) {
+        map_del(&c->async_jobs, f->job);
+        f->listed = false;
+    }
 }
 
 /* Marks f ready from its job's results (c->mu held). */
@@ -100,6 +193,15 @@ static void future_fail(pp_future *f, pp_status st, const char *msg)
     error_rec_view(&f->err, &f->view);
     f->status = st;
     f->ready = true;
+}
+
+static void future_destroy(pp_future *f)
+{
+    job_results_fini(&f->jr);
+    pp_value_free(f->result);
+    error_rec_fini(&f->err);
+    free(f->sub);
+    free(f);
 }
 
 /* ---- the collector ----------------------------------------------------- */
@@ -139,90 +241,382 @@ static void run_callbacks(pp_client *c, cb_list *l)
     pthread_cond_broadcast(&c->future_cv);
 }
 
-static void sleep_ms(long ms)
+/* The collector's own state, beside the client's (c->mu held). */
+typedef struct collector {
+    pp_client *c;
+    cb_list cbs;
+    pp_future *sending;       /* the batch in flight, in order */
+    uint64_t *cancel;         /* jobs of orphans the daemon took: cancel them */
+    size_t n_cancel, cap_cancel;
+} collector;
+
+static void note_cancel(collector *k, uint64_t job)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
+    if (k->n_cancel == k->cap_cancel) {
+        size_t cap = k->cap_cancel ? k->cap_cancel * 2 : 16;
+        uint64_t *n = realloc(k->cancel, cap * sizeof *n);
+        if (!n)
+            return;   /* the daemon runs it for nothing and drops the results */
+        k->cancel = n;
+        k->cap_cancel = cap;
+    }
+    k->cancel[k->n_cancel++] = job;
+}
+
+/* A QUEUED or SENDING future leaves the outbox side: freed if orphaned,
+ * else failed with st (when st != PP_OK) or moved to SUBMITTED. */
+static void unsent_done(collector *k, pp_future *f, pp_status st, const char *msg)
+{
+    pp_client *c = k->c;
+    c->n_unsent--;
+    /* Batches go out and come back in order. */
+    if (f->seq > c->acked_seq) {
+        c->acked_seq = f->seq;
+        pthread_cond_broadcast(&c->future_cv);
+    }
+    free(f->sub);
+    f->sub = NULL;
+    f->next = NULL;
+    if (f->orphan) {
+        unlist(c, f);
+        if (st == PP_OK)
+            note_cancel(k, f->job);
+        future_destroy(f);
+        return;
+    }
+    if (st == PP_OK) {
+        f->phase = F_SUBMITTED;
+        return;
+    }
+    unlist(c, f);
+    f->phase = F_SUBMITTED;
+    future_fail(f, st, msg);
+    cb_push(&k->cbs, f);
+}
+
+/* Takes what fits in one request from the outbox and packs the
+ * SubmitBatch: Request{id = 1, submit_batch = 20 {jobs = 1 ...}}, written
+ * around the Submits packed at submit time. NULL when nothing is left
+ * (orphans are dropped here). */
+static nng_msg *take_batch(collector *k, uint64_t *req_id)
+{
+    pp_client *c = k->c;
+    size_t budget = client_submit_budget(c);
+    pp_future **tail = &k->sending;
+    size_t body = 0;
+    while (c->outbox) {
+        pp_future *f = c->outbox;
+        if (f->orphan) {
+            c->outbox = f->next;
+            unsent_done(k, f, PP_ECANCELED, NULL);
+            continue;
+        }
+        size_t item = 1 + codec_varint_size(f->sub_len) + f->sub_len;
+        if (body && body + item > budget)
+            break;
+        c->outbox = f->next;
+        f->next = NULL;
+        f->phase = F_SENDING;
+        *tail = f;
+        tail = &f->next;
+        body += item;
+    }
+    if (!c->outbox)
+        c->outbox_tail = NULL;
+    if (!k->sending)
+        return NULL;
+    *req_id = client_request_id(c);
+    size_t total = 1 + codec_varint_size(*req_id) + 2 + codec_varint_size(body) + body;
+    nng_msg *msg;
+    if (nng_msg_alloc(&msg, total) != 0)
+        return NULL;
+    uint8_t *p = nng_msg_body(msg);
+    *p++ = (1 << 3) | 0;
+    p = codec_put_varint(p, *req_id);
+    p = codec_put_varint(p, (20 << 3) | 2);   /* a two-byte tag */
+    p = codec_put_varint(p, body);
+    for (pp_future *f = k->sending; f; f = f->next) {
+        *p++ = (1 << 3) | 2;
+        p = codec_put_varint(p, f->sub_len);
+        memcpy(p, f->sub, f->sub_len);
+        p += f->sub_len;
+    }
+    return msg;
+}
+
+/* The batch in flight is answered (or failed with st): settle each job. */
+static void batch_done(collector *k, pp_status st, const Polypool__V1__Reply *r)
+{
+    const char *msg = st != PP_OK ? pp_last_error()->message : NULL;
+    const Polypool__V1__SubmitBatchReply *br = NULL;
+    if (st == PP_OK && r->status != POLYPOOL__V1__STATUS__STATUS_OK) {
+        st = (unsigned)r->status > PP_STATUS_MAX ? PP_EPROTO : (pp_status)r->status;
+        msg = r->detail && *r->detail ? r->detail : pp_strerror(st);
+    } else if (st == PP_OK) {
+        if (r->result_case == POLYPOOL__V1__REPLY__RESULT_SUBMIT_BATCH)
+            br = r->submit_batch;
+        if (!br) {
+            st = PP_EPROTO;
+            msg = "the daemon answered a SubmitBatch without a SubmitBatchReply";
+        }
+    }
+    size_t i = 0;
+    while (k->sending) {
+        pp_future *f = k->sending;
+        k->sending = f->next;
+        pp_status fst = st;
+        const char *fmsg = msg;
+        if (br) {
+            const Polypool__V1__SubmitResult *sr = i < br->n_results ? br->results[i] : NULL;
+            if (!sr || sr->job_id != f->job) {
+                fst = PP_EPROTO;
+                fmsg = "the daemon's SubmitBatchReply does not match the batch";
+            } else if (sr->status != POLYPOOL__V1__STATUS__STATUS_OK) {
+                fst = (unsigned)sr->status > PP_STATUS_MAX ? PP_EPROTO : (pp_status)sr->status;
+                fmsg = sr->detail && *sr->detail ? sr->detail : pp_strerror(fst);
+            }
+        }
+        i++;
+        /* A reply lost to a timeout leaves the daemon's side unknown:
+         * cancel the job there in case it was taken. */
+        if (fst == PP_ETIMEDOUT && !f->orphan)
+            note_cancel(k, f->job);
+        unsent_done(k, f, fst, fmsg ? fmsg : pp_strerror(fst));
+    }
+}
+
+/* Every outstanding future fails with PP_ECONNRESET (the daemon is gone). */
+static void fail_all(collector *k, const char *msg)
+{
+    pp_client *c = k->c;
+    while (k->sending) {
+        pp_future *f = k->sending;
+        k->sending = f->next;
+        unsent_done(k, f, PP_ECONNRESET, msg);
+    }
+    while (c->outbox) {
+        pp_future *f = c->outbox;
+        c->outbox = f->next;
+        unsent_done(k, f, PP_ECONNRESET, msg);
+    }
+    c->outbox_tail = NULL;
+    k->n_cancel = 0;
+    future_map *m = &c->async_jobs;
+    for (size_t i = 0; i < m->cap; i++) {
+        pp_future *f = m->vals[i];
+        if (!f)
+            continue;
+        f->listed = false;
+        future_fail(f, PP_ECONNRESET, msg);
+        cb_push(&k->cbs, f);
+    }
+    if (m->cap) {
+        memset(m->keys, 0, m->cap * sizeof *m->keys);
+        memset(m->vals, 0, m->cap * sizeof *m->vals);
+    }
+    m->count = 0;
+}
+
+/* Routes a CollectReply to the futures (c->mu held). */
+static void route_results(collector *k, const Polypool__V1__CollectReply *cr)
+{
+    pp_client *c = k->c;
+    for (size_t i = 0; i < cr->n_batches; i++) {
+        const Polypool__V1__ResultBatch *b = cr->batches[i];
+        pp_future *f = map_get(&c->async_jobs, b->job_id);
+        if (f)
+            job_results_add(&f->jr, b);
+    }
+    for (size_t i = 0; i < cr->n_done; i++) {
+        pp_future *f = map_get(&c->async_jobs, cr->done[i]);
+        if (!f)
+            continue;
+        unlist(c, f);
+        future_settle(f);
+        cb_push(&k->cbs, f);
+    }
+}
+
+/* Sends one Cancel for the noted jobs (c->mu held; released meanwhile). */
+static void send_cancels(collector *k)
+{
+    pp_client *c = k->c;
+    if (!k->n_cancel)
+        return;
+    uint64_t *ids = k->cancel;
+    size_t n = k->n_cancel;
+    k->cancel = NULL;
+    k->n_cancel = k->cap_cancel = 0;
+    pthread_mutex_unlock(&c->mu);
+    Polypool__V1__Request req = POLYPOOL__V1__REQUEST__INIT;
+    Polypool__V1__Cancel cancel = POLYPOOL__V1__CANCEL__INIT;
+    cancel.n_job_ids = n;
+    cancel.job_ids = ids;
+    req.op_case = POLYPOOL__V1__REQUEST__OP_CANCEL;
+    req.cancel = &cancel;
+    Polypool__V1__Reply *r = NULL;
+    if (client_call(c, &req, 5000, &r) == PP_OK)
+        client_reply_free(r);
+    free(ids);
+    pthread_mutex_lock(&c->mu);
 }
 
 static void *collector_main(void *arg)
 {
     pp_client *c = arg;
-    cb_list cbs = {0};
+    collector k = { .c = c };
+    client_acall *sc = &c->submit_call, *cc = &c->collect_call;
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        while (!c->collector_stop && c->async_jobs.len == 0)
-            pthread_cond_wait(&c->collector_cv, &c->mu);
         if (c->collector_stop)
             break;
-        pthread_mutex_unlock(&c->mu);
+        bool lost = atomic_load(&c->lost) || atomic_load(&c->closing);
+        if (lost) {
+            if (sc->busy || cc->busy) {
+                /* Abort what is in flight and finish it below. */
+                pthread_mutex_unlock(&c->mu);
+                client_acall_abort(sc);
+                client_acall_abort(cc);
+                pthread_mutex_lock(&c->mu);
+            } else if (c->async_jobs.count || c->outbox) {
+                fail_all(&k, "the polypool daemon went away");
+                pthread_cond_broadcast(&c->future_cv);
+                run_callbacks(c, &k.cbs);
+                continue;
+            }
+        }
+        bool progress = false;
 
-        Polypool__V1__Request req = POLYPOOL__V1__REQUEST__INIT;
-        Polypool__V1__Collect col = POLYPOOL__V1__COLLECT__INIT;
-        col.timeout_ms = 1000;
-        req.op_case = POLYPOOL__V1__REQUEST__OP_COLLECT;
-        req.collect = &col;
-        Polypool__V1__Reply *r = NULL;
-        pp_status st = client_rpc(c, &req, 1000, &r);
-
-        const Polypool__V1__CollectReply *cr = NULL;
-        if (st == PP_OK && r->result_case == POLYPOOL__V1__REPLY__RESULT_COLLECT)
-            cr = r->collect;
-        /* Outputs first, outside the lock: they go to user code. */
-        if (cr)
-            for (size_t i = 0; i < cr->n_batches; i++)
-                client_output(c, &cr->batches[i]->out, &cr->batches[i]->err);
-
-        pthread_mutex_lock(&c->mu);
-        if (st == PP_ECONNRESET || st == PP_EFORKED || atomic_load(&c->lost)) {
-            if (c->collector_stop)
-                break;
-            const char *msg = pp_last_error()->message;
-            while (c->async_jobs.len) {
-                pp_future *f = c->async_jobs.items[c->async_jobs.len - 1];
-                c->async_jobs.len--;
-                f->listed = false;
-                future_fail(f, PP_ECONNRESET, *msg ? msg : "the polypool daemon went away");
-                cb_push(&cbs, f);
+        /* The batch in flight is answered. */
+        if (sc->busy && sc->done) {
+            pthread_mutex_unlock(&c->mu);
+            Polypool__V1__Reply *r = NULL;
+            pp_status st = client_acall_finish(sc, &r);
+            pthread_mutex_lock(&c->mu);
+            batch_done(&k, st, r);
+            client_reply_free(r);
+            pthread_cond_broadcast(&c->future_cv);
+            progress = true;
+        }
+        /* Send what queued up meanwhile, all of it in one request. */
+        if (!sc->busy && c->outbox && !lost) {
+            uint64_t id = 0;
+            nng_msg *msg = take_batch(&k, &id);
+            if (msg) {
+                pthread_mutex_unlock(&c->mu);
+                pp_status st = client_acall_start(sc, msg, id, SUBMIT_TIMEOUT_MS);
+                pthread_mutex_lock(&c->mu);
+                if (st != PP_OK) {
+                    nng_msg_free(msg);
+                    batch_done(&k, st, NULL);
+                }
+            } else if (k.sending) {
+                error_set(PP_ENOMEM, "out of memory packing a SubmitBatch");
+                batch_done(&k, PP_ENOMEM, NULL);
             }
             pthread_cond_broadcast(&c->future_cv);
-            run_callbacks(c, &cbs);
-            continue;
+            progress = true;
         }
-        if (st != PP_OK) {
-            /* A timeout or a daemon-side hiccup: try again shortly. */
+
+        /* Results. */
+        if (cc->busy && cc->done) {
+            pthread_mutex_unlock(&c->mu);
+            Polypool__V1__Reply *r = NULL;
+            pp_status st = client_acall_finish(cc, &r);
+            const Polypool__V1__CollectReply *cr = NULL;
+            if (st == PP_OK && r->status == POLYPOOL__V1__STATUS__STATUS_OK &&
+                r->result_case == POLYPOOL__V1__REPLY__RESULT_COLLECT)
+                cr = r->collect;
+            /* Outputs first, outside the lock: they go to user code. */
+            if (cr)
+                for (size_t i = 0; i < cr->n_batches; i++)
+                    client_output(c, &cr->batches[i]->out, &cr->batches[i]->err);
+            pthread_mutex_lock(&c->mu);
+            if (cr) {
+                route_results(&k, cr);
+                pthread_cond_broadcast(&c->future_cv);
+            }
             client_reply_free(r);
-            if (st != PP_ETIMEDOUT) {
-                pthread_mutex_unlock(&c->mu);
-                sleep_ms(50);
-                pthread_mutex_lock(&c->mu);
+            if (st != PP_OK && st != PP_ETIMEDOUT && !atomic_load(&c->lost)) {
+                /* A daemon-side hiccup: do not spin on it. */
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                ts.tv_nsec += 50 * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&c->collector_cv, &c->mu, &ts);
             }
+            progress = true;
+        }
+        if (!cc->busy && c->async_jobs.count > c->n_unsent && !lost) {
+            Polypool__V1__Request req = POLYPOOL__V1__REQUEST__INIT;
+            Polypool__V1__Collect col = POLYPOOL__V1__COLLECT__INIT;
+            col.timeout_ms = 1000;
+            req.op_case = POLYPOOL__V1__REQUEST__OP_COLLECT;
+            req.collect = &col;
+            pthread_mutex_unlock(&c->mu);
+            nng_msg *msg = NULL;
+            pp_status st = client_pack_request(c, &req, &msg);
+            if (st == PP_OK && (st = client_acall_start(cc, msg, req.id, 1000)) != PP_OK)
+                nng_msg_free(msg);
+            pthread_mutex_lock(&c->mu);
+            progress = st == PP_OK;
+        }
+
+        if (k.cbs.len) {
+            run_callbacks(c, &k.cbs);
+            progress = true;
+        }
+        if (k.n_cancel)
+            send_cancels(&k);
+        if (progress)
             continue;
-        }
-        if (cr) {
-            for (size_t i = 0; i < cr->n_batches; i++) {
-                const Polypool__V1__ResultBatch *b = cr->batches[i];
-                pp_future *f = list_find(&c->async_jobs, b->job_id);
-                if (f)
-                    job_results_add(&f->jr, b);
+        if (sc->busy || cc->busy || c->async_jobs.count) {
+            /* Wake up now and then to notice a vanished daemon. */
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += 50 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
             }
-            for (size_t i = 0; i < cr->n_done; i++) {
-                pp_future *f = list_find(&c->async_jobs, cr->done[i]);
-                if (!f)
-                    continue;
-                list_remove(&c->async_jobs, f);
-                f->listed = false;
-                future_settle(f);
-                cb_push(&cbs, f);
-            }
+            pthread_cond_timedwait(&c->collector_cv, &c->mu, &ts);
+        } else {
+            pthread_cond_wait(&c->collector_cv, &c->mu);
         }
-        client_reply_free(r);
-        pthread_cond_broadcast(&c->future_cv);
-        run_callbacks(c, &cbs);
     }
+    /* Stopping (pp_client_close): abort what is in flight, wait for it. */
+    while (sc->busy || cc->busy) {
+        pthread_mutex_unlock(&c->mu);
+        client_acall_abort(sc);
+        client_acall_abort(cc);
+        pthread_mutex_lock(&c->mu);
+        while ((sc->busy && !sc->done) || (cc->busy && !cc->done))
+            pthread_cond_wait(&c->collector_cv, &c->mu);
+        pthread_mutex_unlock(&c->mu);
+        Polypool__V1__Reply *r = NULL;
+        if (sc->busy) {
+            client_acall_finish(sc, &r);
+            client_reply_free(r);
+            r = NULL;
+        }
+        if (cc->busy) {
+            client_acall_finish(cc, &r);
+            client_reply_free(r);
+        }
+        pthread_mutex_lock(&c->mu);
+    }
+    /* Orphans are ours to free; live futures are the user's (who must
+     * free them before closing). */
+    fail_all(&k, "the polypool client is closing");
+    for (size_t i = 0; i < k.cbs.len; i++)
+        k.cbs.items[i]->cb_running = false;
+    k.cbs.len = 0;
     pthread_mutex_unlock(&c->mu);
-    free(cbs.items);
+    free(k.cbs.items);
+    free(k.cancel);
     return NULL;
 }
 
@@ -238,6 +632,27 @@ void future_collector_stop(pp_client *c)
     pthread_mutex_lock(&c->mu);
     c->collector_started = false;
     pthread_mutex_unlock(&c->mu);
+    client_acall_fini(&c->submit_call);
+    client_acall_fini(&c->collect_call);
+}
+
+void future_outbox_flush(pp_client *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->collector_started && !pthread_equal(pthread_self(), c->collector)) {
+        uint64_t want = c->queued_seq;
+        while (c->acked_seq < want && !atomic_load(&c->lost) && !atomic_load(&c->closing)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += 50 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&c->future_cv, &c->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* ---- submitting -------------------------------------------------------- */
@@ -247,6 +662,72 @@ static bool is_seq(const pp_value *v)
     return v && (v->kind == PP_LIST || v->kind == PP_TUPLE);
 }
 
+/* Starts the collector if it is not running (c->mu held). */
+static pp_status collector_start(pp_client *c)
+{
+    if (c->collector_started)
+        return PP_OK;
+    if (!c->submit_call.ready && client_acall_init(c, &c->submit_call) != PP_OK)
+        return PP_ENOMEM;
+    if (!c->collect_call.ready && client_acall_init(c, &c->collect_call) != PP_OK)
+        return PP_ENOMEM;
+    c->collector_stop = false;
+    if (pthread_create(&c->collector, NULL, collector_main, c) != 0) {
+        error_set(PP_ENOMEM, "cannot start the collector thread");
+        return PP_ENOMEM;
+    }
+    c->collector_started = true;
+    return PP_OK;
+}
+
+/* Packs the whole job as one Submit for the outbox; PP_EMSGSIZE when it
+ * does not fit in one request (the caller submits it the slow way). */
+static pp_status pack_submit(pp_pool *p, const pp_func *f, uint64_t job, const pp_value *items,
+                             size_t chunksize, bool star, int timeout_ms, uint8_t **out,
+                             size_t *out_len)
+{
+    codec_enc enc;
+    codec_enc_init(&enc);
+    size_t n = pp_value_len(items);
+    for (size_t i = 0; i < n; i++) {
+        pp_status st = codec_enc_value(&enc, items->u.c.items[i]);
+        if (st != PP_OK) {
+            error_set(st, "item %zu cannot be sent: %s", i,
+                      st == PP_EINVAL ? "a handle or a tree nested too deeply"
+                                      : "out of memory");
+            codec_enc_fini(&enc);
+            return st;
+        }
+    }
+    Polypool__V1__Submit s = POLYPOOL__V1__SUBMIT__INIT;
+    Polypool__V1__Function fn;
+    Polypool__V1__CFunction cf;
+    Polypool__V1__Values vals;
+    s.job_id = job;
+    s.pool_id = p->id;
+    func_to_msg(f, &fn, &cf);
+    s.function = &fn;
+    codec_enc_msg(&enc, &vals);
+    s.items = &vals;
+    s.chunksize = chunksize > UINT32_MAX ? UINT32_MAX : (uint32_t)chunksize;
+    s.star = star;
+    s.async = true;
+    if (timeout_ms > 0)
+        s.timeout_ms = (uint64_t)timeout_ms;
+    size_t len = polypool__v1__submit__get_packed_size(&s);
+    pp_status st = PP_OK;
+    if (len > client_submit_budget(p->client)) {
+        st = PP_EMSGSIZE;
+    } else if (!(*out = malloc(len ? len : 1))) {
+        error_set(PP_ENOMEM, "out of memory");
+        st = PP_ENOMEM;
+    } else {
+        *out_len = polypool__v1__submit__pack(&s, *out);
+    }
+    codec_enc_fini(&enc);
+    return st;
+}
+
 static pp_status future_submit(pp_pool *p, const pp_func *f, const pp_value *items,
                                size_t chunksize, bool star, bool is_apply, int timeout_ms,
                                pp_callback cb, void *cb_arg, pp_future **out)
@@ -254,6 +735,11 @@ static pp_status future_submit(pp_pool *p, const pp_func *f, const pp_value *ite
     pp_client *c = p->client;
     if (pool_check_open(p) != PP_OK)
         return PP_ECLOSED;
+    if (getpid() != c->pid) {
+        error_set(PP_EFORKED, "this polypool client was opened by process %d and cannot be "
+                              "used in forked child %d", (int)c->pid, (int)getpid());
+        return PP_EFORKED;
+    }
     pp_future *fut = calloc(1, sizeof *fut);
     if (!fut)
         goto nomem;
@@ -277,40 +763,60 @@ static pp_status future_submit(pp_pool *p, const pp_func *f, const pp_value *ite
             cb(fut, cb_arg);
         return PP_OK;
     }
+    /* Encoded here, on the caller's thread, so the collector only copies
+     * bytes. */
+    pp_status st = pack_submit(p, f, fut->job, items, chunksize, star, timeout_ms, &fut->sub,
+                               &fut->sub_len);
+    if (st != PP_OK && st != PP_EMSGSIZE) {
+        future_destroy(fut);
+        return st;
+    }
+    bool queued = st == PP_OK;
 
-    /* List the job before submitting so the collector routes its first
-     * results, and start the collector if it is not running. */
+    /* List the job before it can be sent so the collector routes its
+     * first results, and start the collector if it is not running. */
     pthread_mutex_lock(&c->mu);
-    if (list_add(&c->async_jobs, fut) != 0) {
+    if (map_put(&c->async_jobs, fut->job, fut) != 0) {
         pthread_mutex_unlock(&c->mu);
-        job_results_fini(&fut->jr);
-        free(fut);
+        future_destroy(fut);
         goto nomem;
     }
     fut->listed = true;
-    if (!c->collector_started) {
-        c->collector_stop = false;
-        if (pthread_create(&c->collector, NULL, collector_main, c) != 0) {
-            list_remove(&c->async_jobs, fut);
-            pthread_mutex_unlock(&c->mu);
-            job_results_fini(&fut->jr);
-            free(fut);
-            error_set(PP_ENOMEM, "cannot start the collector thread");
-            return PP_ENOMEM;
-        }
-        c->collector_started = true;
+    if (collector_start(c) != PP_OK) {
+        unlist(c, fut);
+        pthread_mutex_unlock(&c->mu);
+        future_destroy(fut);
+        return PP_ENOMEM;
     }
+    if (queued) {
+        fut->phase = F_QUEUED;
+        fut->seq = ++c->queued_seq;
+        bool was_empty = !c->outbox;
+        if (c->outbox_tail)
+            c->outbox_tail->next = fut;
+        else
+            c->outbox = fut;
+        c->outbox_tail = fut;
+        c->n_unsent++;
+        /* Only the first queued job needs to wake the collector; later
+         * ones ride in the batch it sends or in the next one (the end of
+         * the batch in flight wakes it too). */
+        if (was_empty)
+            pthread_cond_signal(&c->collector_cv);
+        pthread_mutex_unlock(&c->mu);
+        *out = fut;
+        return PP_OK;
+    }
+    fut->phase = F_SUBMITTED;
     pthread_mutex_unlock(&c->mu);
 
-    pp_status st = job_submit_list(p, f, fut->job, items, chunksize, star, false, true,
-                                   timeout_ms, NULL);
+    /* Too big for one message: feed it in several Submits from here. */
+    st = job_submit_list(p, f, fut->job, items, chunksize, star, false, true, timeout_ms, NULL);
     pthread_mutex_lock(&c->mu);
     if (st != PP_OK) {
-        if (fut->listed)
-            list_remove(&c->async_jobs, fut);
+        unlist(c, fut);
         pthread_mutex_unlock(&c->mu);
-        job_results_fini(&fut->jr);
-        free(fut);
+        future_destroy(fut);
         return st;
     }
     pthread_cond_broadcast(&c->collector_cv);
@@ -483,19 +989,20 @@ void pp_future_free(pp_future *f)
         return;
     pp_client *c = f->client;
     pthread_mutex_lock(&c->mu);
-    bool cancel = false;
-    if (f->listed) {
-        list_remove(&c->async_jobs, f);
-        f->listed = false;
-        cancel = true;
-    }
     while (f->cb_running)
         pthread_cond_wait(&c->future_cv, &c->mu);
+    if (f->listed && f->phase != F_SUBMITTED) {
+        /* Still in the outbox or in the batch in flight: the collector
+         * drops it (and cancels the job if the daemon took it). */
+        f->orphan = true;
+        pthread_cond_signal(&c->collector_cv);
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    bool cancel = f->listed;
+    unlist(c, f);
     pthread_mutex_unlock(&c->mu);
     if (cancel && !atomic_load(&c->lost) && getpid() == c->pid)
         client_cancel_job(c, f->job);
-    job_results_fini(&f->jr);
-    pp_value_free(f->result);
-    error_rec_fini(&f->err);
-    free(f);
+    future_destroy(f);
 }

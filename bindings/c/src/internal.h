@@ -83,12 +83,33 @@ void func_to_msg(const pp_func *f, Polypool__V1__Function *fn,
 
 /* ---- the client -------------------------------------------------------- */
 
-typedef struct future_list {
-    pp_future **items;
-    size_t len, cap;
-} future_list;
+/* Futures by job id (future.c): open addressing, linear probing. */
+typedef struct future_map {
+    uint64_t *keys;           /* 0 = empty slot */
+    pp_future **vals;
+    size_t cap;               /* power of two, or 0 */
+    size_t count;
+} future_map;
 
 struct call_slot;
+
+/* An asynchronous call (client.c): one request in flight on its own nng
+ * context, for the collector thread. The aio callback moves it from send
+ * to receive and, when the reply (or a failure) is in, sets `done` under
+ * client->mu and broadcasts client->collector_cv. The owner starts it,
+ * waits for `done` and finishes it, never holding client->mu across
+ * client_acall_start/finish/abort (they call nng). */
+typedef struct client_acall {
+    pp_client *client;
+    nng_ctx ctx;
+    nng_aio *aio;
+    bool ready;               /* ctx and aio exist */
+    bool busy;                /* started, not yet finished */
+    bool done;                /* client->mu: the operation completed */
+    bool receiving;           /* the send went out; waiting for the reply */
+    uint64_t req_id;
+    int64_t deadline;         /* clock_ms() by which the reply must be in */
+} client_acall;
 
 struct pp_client {
     nng_socket sock;
@@ -112,14 +133,35 @@ struct pp_client {
     struct call_slot *free_slots;
     size_t n_free_slots;
 
-    /* The async collector: started on the first async submit. */
+    /* The async collector: started on the first async submit. It also
+     * sends the outbox (future.c). */
     bool collector_started;
     bool collector_stop;
     pthread_t collector;
-    pthread_cond_t collector_cv;   /* signalled when async jobs appear or on stop */
+    pthread_cond_t collector_cv;   /* signalled on new outbox work, call completion, stop */
     pthread_cond_t future_cv;      /* broadcast when a future becomes ready */
-    future_list async_jobs;        /* futures whose job is outstanding */
+    future_map async_jobs;         /* futures whose job is outstanding, by job id */
+    pp_future *outbox, *outbox_tail;  /* submissions not sent yet, oldest first */
+    size_t n_unsent;               /* futures in the outbox or in the batch in flight */
+    uint64_t queued_seq;           /* submissions queued so far */
+    uint64_t acked_seq;            /* ... of which the daemon answered (or that failed) */
+    client_acall submit_call, collect_call;
 };
+
+pp_status client_acall_init(pp_client *c, client_acall *a);
+/* Closes the context; the call must not be busy. Accepts an unready one. */
+void client_acall_fini(client_acall *a);
+/* Sends msg, a packed Request whose id is req_id (consumed on PP_OK), and
+ * receives its reply within timeout_ms (+ grace). */
+pp_status client_acall_start(client_acall *a, nng_msg *msg, uint64_t req_id, int timeout_ms);
+/* Once a->done: the reply as client_call gives it (PP_OK with *reply, or
+ * a transport status with pp_last_error set); the call is free again. */
+pp_status client_acall_finish(client_acall *a, Polypool__V1__Reply **reply);
+/* Makes a busy call complete soon (with a failure). */
+void client_acall_abort(client_acall *a);
+/* Packs req into a new message, giving it the next request id. */
+pp_status client_pack_request(pp_client *c, Polypool__V1__Request *req, nng_msg **msg);
+uint64_t client_request_id(pp_client *c);
 
 /* A transport-level failure of a call becomes this client error. */
 pp_status client_rpc(pp_client *c, Polypool__V1__Request *req, int timeout_ms,
@@ -184,5 +226,9 @@ pp_status job_submit_list(pp_pool *p, const pp_func *f, uint64_t job,
 /* ---- futures (future.c) ------------------------------------------------ */
 
 void future_collector_stop(pp_client *c);
+/* Waits until every submission queued so far has reached the daemon, so
+ * that a call made after an apply_async is handled after it. No-op on the
+ * collector thread. */
+void future_outbox_flush(pp_client *c);
 
 #endif

@@ -3,6 +3,9 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -146,6 +149,75 @@ START_TEST(eof_mid_header_blocking)
 }
 END_TEST
 
+/* The read-ahead: many small frames and one larger than FRAME_READAHEAD
+ * (read straight into its own buffer) come out whole and in order, and the
+ * frames already buffered are returned before the EOF behind them. */
+enum { BURST_SMALL = 500 };
+static uint8_t *burst_big;
+static size_t burst_big_len;
+
+static void *burst_writer(void *arg)
+{
+    (void)arg;
+    char msg[32];
+    for (int i = 0; i < BURST_SMALL; i++) {
+        if (i == BURST_SMALL / 2 && frame_write(sv[0], burst_big, burst_big_len) < 0)
+            return NULL;
+        int n = snprintf(msg, sizeof msg, "frame %d", i);
+        if (frame_write(sv[0], msg, (size_t)n) < 0)
+            return NULL;
+    }
+    close(sv[0]);
+    sv[0] = -1;
+    return NULL;
+}
+
+START_TEST(reader_burst_and_big)
+{
+    burst_big_len = FRAME_READAHEAD * 3 + 17;
+    burst_big = malloc(burst_big_len);
+    for (size_t i = 0; i < burst_big_len; i++)
+        burst_big[i] = (uint8_t)(i * 7);
+    struct frame_reader r;
+    frame_reader_init(&r);
+    set_nonblock(sv[1]);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, burst_writer, NULL), 0);
+    char msg[32];
+    int small_got = 0, big_got = 0;
+    for (;;) {
+        void *p = NULL;
+        size_t len = 0;
+        int rv = frame_reader_read(&r, sv[1], &p, &len);
+        if (rv == 0) {
+            struct pollfd pfd = { .fd = sv[1], .events = POLLIN };
+            poll(&pfd, 1, 1000);
+            continue;
+        }
+        if (rv < 0) {
+            ck_assert_int_eq(errno, 0);
+            break;
+        }
+        if (len == burst_big_len) {
+            ck_assert_int_eq(small_got, BURST_SMALL / 2);
+            ck_assert_mem_eq(p, burst_big, burst_big_len);
+            big_got++;
+        } else {
+            int n = snprintf(msg, sizeof msg, "frame %d", small_got);
+            ck_assert_uint_eq(len, (size_t)n);
+            ck_assert_mem_eq(p, msg, len);
+            small_got++;
+        }
+        free(p);
+    }
+    pthread_join(t, NULL);
+    ck_assert_int_eq(small_got, BURST_SMALL);
+    ck_assert_int_eq(big_got, 1);
+    frame_reader_fini(&r);
+    free(burst_big);
+}
+END_TEST
+
 START_TEST(write_to_closed_peer)
 {
     close(sv[1]);
@@ -166,6 +238,7 @@ int main(void)
     tcase_add_test(tc, eof_mid_frame);
     tcase_add_test(tc, eof_mid_header_blocking);
     tcase_add_test(tc, write_to_closed_peer);
+    tcase_add_test(tc, reader_burst_and_big);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);
