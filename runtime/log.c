@@ -33,27 +33,33 @@ void log_write(enum log_level lv, const char *file, int line, const char *fmt, .
     if (lv > level)
         return;
     char msg[2048];
+    /* Unexpected errors say where they came from: the location is made
+     * first and its room reserved, so a long message cannot push it out. */
+    char loc[128] = "";
+    if (lv == LOG_LEVEL_ERROR) {
+        const char *base = strrchr(file, '/');
+        snprintf(loc, sizeof loc, " (%s:%d)", base ? base + 1 : file, line);
+    }
+    size_t loc_len = strlen(loc);
+    size_t room = sizeof msg - loc_len - 1;   /* text + NUL; then loc and '\n' */
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
     localtime_r(&tv.tv_sec, &tm);
-    int n = (int)strftime(msg, sizeof msg, "%Y-%m-%d %H:%M:%S", &tm);
-    n += snprintf(msg + n, sizeof msg - (size_t)n, ".%03ld polypoold[%d] %s: ",
-                  (long)(tv.tv_usec / 1000), (int)getpid(), tags[lv]);
+    size_t n = strftime(msg, room, "%Y-%m-%d %H:%M:%S", &tm);
+    int m = snprintf(msg + n, room - n, ".%03ld polypoold[%d] %s: ",
+                     (long)(tv.tv_usec / 1000), (int)getpid(), tags[lv]);
+    if (m > 0)
+        n = n + (size_t)m >= room ? room - 1 : n + (size_t)m;
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    m = vsnprintf(msg + n, room - n, fmt, ap);
     va_end(ap);
-    n = (m < 0 || (size_t)(n + m) >= sizeof msg) ? (int)sizeof msg - 1 : n + m;
-    /* Unexpected errors say where they came from. */
-    if (lv == LOG_LEVEL_ERROR && (size_t)n < sizeof msg - 1) {
-        const char *base = strrchr(file, '/');
-        m = snprintf(msg + n, sizeof msg - (size_t)n, " (%s:%d)", base ? base + 1 : file, line);
-        n = (m < 0 || (size_t)(n + m) >= sizeof msg) ? (int)sizeof msg - 1 : n + m;
-    }
-    if ((size_t)n >= sizeof msg - 1)
-        n = (int)sizeof msg - 2;
+    if (m > 0)
+        n = n + (size_t)m >= room ? room - 1 : n + (size_t)m;
+    memcpy(msg + n, loc, loc_len);
+    n += loc_len;
     msg[n++] = '\n';
-    ssize_t w = write(log_fd, msg, (size_t)n);
+    ssize_t w = write(log_fd, msg, n);
     (void)w;
 }

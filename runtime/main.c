@@ -402,6 +402,9 @@ static uint64_t hook_tick(uint64_t now)
     n2 = worker_tick(now);
     if (n2 < next)
         next = n2;
+    n2 = pool_tick(now);   /* spawn retries after a backoff */
+    if (n2 < next)
+        next = n2;
     /* Give memory back to the system once a burst is over: glibc keeps
      * freed memory in its arenas (the target idle RSS is 10 MiB). */
     if (trim_at && now >= trim_at) {

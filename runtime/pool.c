@@ -3,6 +3,8 @@
  * Invariants: a pool is in `by_id` and findable by name exactly while it is
  * not `gone`; it stays on `pools` until freed. n_workers counts workers not
  * yet reaped. Spawning only happens in pool_fill_pending (loop thread).
+ * A pool is spawn-failing exactly while spawn_error[0] != 0; it waits for
+ * a respawn exactly while respawn_at != 0 (and then wants no workers).
  */
 #include "pool.h"
 
@@ -249,12 +251,16 @@ void pool_terminate(struct pool *p)
     pool_check(p);
 }
 
+static const char *pool_label(const struct pool *p)
+{
+    return p->name[0] ? p->name : pool_kind_name(p->kind);
+}
+
 void pool_break(struct pool *p, int status, const char *msg)
 {
     if (p->state == POOL_BROKEN || p->state == POOL_TERMINATED)
         return;
-    log_warn("pool %llu (%s) is broken: %s", (unsigned long long)p->id,
-             p->name[0] ? p->name : pool_kind_name(p->kind), msg);
+    log_warn("pool %llu (%s) is broken: %s", (unsigned long long)p->id, pool_label(p), msg);
     p->state = POOL_BROKEN;
     p->broken_status = status;
     p->broken_msg = strdup(msg);
@@ -294,13 +300,76 @@ void pool_want_fill(struct pool *p)
 
 static bool needs_workers(const struct pool *p)
 {
-    if (shutting_down || (p->gone && p->state == POOL_RUNNING))
+    /* While a respawn backoff runs, pool_tick asks again when it ends. */
+    if (shutting_down || p->respawn_at || (p->gone && p->state == POOL_RUNNING))
         return false;
     if (p->state == POOL_RUNNING)
         return p->n_workers < p->size;
     if (p->state == POOL_CLOSED)
         return p->n_workers < p->size && p->tasks_queued > 0;
     return false;
+}
+
+/* Spawn-failing with no worker left: nothing would ever run the queue. */
+static void fail_if_stuck(struct pool *p)
+{
+    if (!p->spawn_error[0] || p->n_workers || list_empty(&p->rr))
+        return;
+    struct wire_error e = { .status = WS_ENOSPAWN, .message = p->spawn_error };
+    fail_all_queued(p, &e);
+}
+
+/* Workers of p cannot start (msg says why): not a permanent break, since
+ * the cause may be transient (EAGAIN, a binary being replaced). Marks p
+ * spawn-failing and retries after the backoff; see pool.h. Does not free
+ * p: call pool_check(p) afterwards. */
+static void spawn_failed(struct pool *p, const char *msg)
+{
+    snprintf(p->spawn_error, sizeof p->spawn_error, "%s", msg);
+    /* Deaths of workers started in the same round do not add delay. */
+    if (!p->respawn_at) {
+        p->respawn_ms = !p->respawn_ms ? POOL_RESPAWN_MIN_MS
+                        : p->respawn_ms >= POOL_RESPAWN_MAX_MS / 2 ? POOL_RESPAWN_MAX_MS
+                                                                  : p->respawn_ms * 2;
+        p->respawn_at = now_ms() + p->respawn_ms;
+        loop_deadline(p->respawn_at);
+        log_error("pool %llu (%s): %s; retrying in %u ms", (unsigned long long)p->id,
+                  pool_label(p), msg, p->respawn_ms);
+    }
+    fail_if_stuck(p);
+}
+
+uint64_t pool_tick(uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+    list_for_each (l, &pools) {
+        struct pool *p = container_of(l, struct pool, link);
+        if (!p->respawn_at)
+            continue;
+        if (p->respawn_at <= now) {
+            p->respawn_at = 0;
+            pool_want_fill(p);
+        } else if (p->respawn_at < next) {
+            next = p->respawn_at;
+        }
+    }
+    return next;
+}
+
+void pool_worker_ready(struct pool *p)
+{
+    p->startup_failures = 0;
+    if (p->spawn_error[0])
+        log_info("pool %llu (%s): workers start again", (unsigned long long)p->id,
+                 pool_label(p));
+    p->spawn_error[0] = '\0';
+    p->respawn_ms = 0;
+    /* Spawning works: fill the remaining slots now, not after the wait. */
+    if (p->respawn_at) {
+        p->respawn_at = 0;
+        if (needs_workers(p))
+            pool_want_fill(p);
+    }
 }
 
 void pool_fill_pending(void)
@@ -316,8 +385,7 @@ void pool_fill_pending(void)
                 char msg[512];
                 snprintf(msg, sizeof msg, "cannot start worker %s: %s", config.worker_path,
                          err ? err : "unknown error");
-                log_error("%s", msg);
-                pool_break(p, WS_ENOSPAWN, msg);
+                spawn_failed(p, msg);
                 pool_check(p);
                 break;
             }
@@ -333,8 +401,9 @@ void pool_worker_gone(struct pool *p, bool ready, const char *why)
     } else if (p->state == POOL_RUNNING && ++p->startup_failures >= 3) {
         char msg[512];
         snprintf(msg, sizeof msg, "workers keep dying at startup (last: %s)", why);
-        pool_break(p, WS_ENOSPAWN, msg);
+        spawn_failed(p, msg);
     }
+    fail_if_stuck(p);   /* the last worker of a spawn-failing pool */
     if (needs_workers(p))
         pool_want_fill(p);
     pool_check(p);

@@ -5,8 +5,18 @@
  * to them and destroyed once none is attached and their work has drained.
  * A pool's size is its number of workers (concurrent tasks); every worker
  * is spawned when the pool is made, and replaced when it exits while the
- * pool still runs. A pool whose initializer fails, or whose workers cannot
- * start, is "broken": its items fail with the recorded status.
+ * pool still runs. A pool whose initializer fails is "broken" for good:
+ * its items fail with the recorded status.
+ *
+ * A worker that cannot be spawned (posix_spawn fails, say EAGAIN at a
+ * process limit), or a third consecutive worker death before ready, does
+ * not break the pool: it becomes "spawn-failing" (spawn_error set, state
+ * still running) and spawning is retried after a backoff, 100 ms doubling
+ * up to 10 s (pool_tick). While it is spawn-failing and no worker of it is
+ * left, its queued items and every item fed to it fail at once with
+ * ENOSPAWN and spawn_error, so nothing waits for a retry; workers still
+ * alive keep running the queue. The first worker of the pool that becomes
+ * ready (pool_worker_ready) clears spawn_error and resets the backoff.
  *
  * A pool stays allocated until its last worker is reaped; `gone` pools are
  * out of the id map already.
@@ -44,6 +54,9 @@ struct pool {
     struct list workers;           /* struct worker by pool_link */
     uint32_t n_workers;            /* not yet reaped */
     uint32_t startup_failures;     /* consecutive deaths before ready */
+    char spawn_error[512];         /* "" unless spawn-failing: why workers do not start */
+    uint32_t respawn_ms;           /* last backoff (0: none since a worker was ready) */
+    uint64_t respawn_at;           /* when to retry spawning (ms); 0: not waiting */
     struct list rr;                /* jobs with queued tasks (job->rr_link) */
     uint64_t tasks_queued, tasks_running, tasks_done;
     uint64_t task_us_avg;          /* moving average of a task's run time */
@@ -112,6 +125,15 @@ void pool_shutdown(void);
 
 /* A worker of p was reaped; `ready` says whether it had finished init. */
 void pool_worker_gone(struct pool *p, bool ready, const char *why);
+/* A worker of p finished its init: spawning works (clears spawn-failing). */
+void pool_worker_ready(struct pool *p);
+/* Loop tick: pools whose respawn backoff has passed ask to be filled.
+ * Returns the next respawn time or UINT64_MAX. */
+uint64_t pool_tick(uint64_t now);
+
+/* Spawn retry backoff (ms): first delay, and the cap of its doubling. */
+#define POOL_RESPAWN_MIN_MS 100
+#define POOL_RESPAWN_MAX_MS 10000
 
 const char *pool_kind_name(enum pool_kind k);
 const char *pool_state_name(enum pool_state s);

@@ -233,6 +233,12 @@ static bool job_blocked(struct job *j, struct wire_error *e, char *msg, size_t m
         snprintf(msg, msglen, "%s", p->broken_msg ? p->broken_msg : "pool broken");
         return true;
     }
+    /* Workers cannot start and none is left: no waiting for a retry. */
+    if (p->spawn_error[0] && p->n_workers == 0) {
+        e->status = WS_ENOSPAWN;
+        snprintf(msg, msglen, "%s", p->spawn_error);
+        return true;
+    }
     return false;
 }
 

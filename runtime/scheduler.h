@@ -97,7 +97,8 @@ struct job *sched_job_new(struct session *s, struct pool *p, uint64_t id,
 
 /* Appends n items (it may be NULL when n == 0) to the job's input; takes a
  * reference to it. If the job cannot run any more (expired, broken or
- * terminated pool) the items fail at once. Dispatches. 0 or -1 (ENOMEM). */
+ * terminated pool, or a spawn-failing pool with no worker left; see
+ * pool.h) the items fail at once. Dispatches. 0 or -1 (ENOMEM). */
 int sched_job_feed(struct job *j, wire_items *it, size_t n);
 
 /* Sets the job deadline (absolute ms). */

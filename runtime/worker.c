@@ -249,7 +249,7 @@ static void handle_frame(struct worker *w, uint8_t *payload, size_t len)
             pool_check(p);
         } else if (w->state == WORKER_STARTING) {
             w->state = WORKER_READY;
-            p->startup_failures = 0;
+            pool_worker_ready(p);
             sched_dispatch_worker(w);
         }
         w->hello_seen = true;

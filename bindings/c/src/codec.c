@@ -122,6 +122,16 @@ static void enc_rollback(codec_enc *e, size_t k, size_t i, size_t r, size_t b, s
 
 pp_status codec_enc_value(codec_enc *e, const pp_value *v)
 {
+    /* The common case of map inputs: a top-level INT, without the walk. */
+    if (v && v->kind == PP_INT) {
+        if ((e->n_kinds == e->cap_kinds && GROW(e, kinds, 1)) ||
+            (e->n_ints == e->cap_ints && GROW(e, ints, 1)))
+            return PP_ENOMEM;
+        e->kinds[e->n_kinds++] = POLYPOOL__V1__KIND__KIND_INT;
+        e->ints[e->n_ints++] = v->u.i;
+        e->n_values++;
+        return PP_OK;
+    }
     size_t k0 = e->n_kinds, i0 = e->n_ints, r0 = e->n_reals, b0 = e->n_blobs, c0 = e->n_counts;
     struct {
         const pp_value *c;
@@ -223,6 +233,26 @@ void codec_dec_init(codec_dec *d, const Polypool__V1__Values *msg)
     d->msg = msg;
 }
 
+void codec_dec_use_slabs(codec_dec *d)
+{
+    d->use_slabs = true;
+}
+
+void codec_dec_fini(codec_dec *d)
+{
+    if (d)
+        value_slab_drop(&d->slab);
+}
+
+/* A node for the kind just read at d->k - 1. */
+static pp_value *dec_node(codec_dec *d, pp_kind kind)
+{
+    if (!d->use_slabs)
+        return value_new(kind);
+    /* Every node has exactly one kind: the kinds left bound the nodes to come. */
+    return value_slab_node(&d->slab, kind, d->msg->n_kinds - d->k + 1);
+}
+
 static bool dec_at_end(const codec_dec *d)
 {
     const Polypool__V1__Values *m = d->msg;
@@ -319,7 +349,7 @@ static pp_status dec_tree(codec_dec *d, bool build, pp_value **out, size_t *hand
 
         pp_value *x = NULL;
         if (build) {
-            x = value_new((pp_kind)kind);
+            x = dec_node(d, (pp_kind)kind);
             if (!x)
                 goto nomem;
         }
@@ -346,7 +376,7 @@ static pp_status dec_tree(codec_dec *d, bool build, pp_value **out, size_t *hand
                 const ProtobufCBinaryData *bl = &m->blobs[d->b];
                 x->u.s.data = malloc(bl->len + 1);
                 if (!x->u.s.data) {
-                    free(x);
+                    value_node_free(x);
                     goto nomem;
                 }
                 if (bl->len)
@@ -365,7 +395,7 @@ static pp_status dec_tree(codec_dec *d, bool build, pp_value **out, size_t *hand
         case PP_MAP:
             d->c++;
             if (x && slots && value_reserve(x, slots / (kind == PP_MAP ? 2 : 1)) != PP_OK) {
-                free(x);
+                value_node_free(x);
                 goto nomem;
             }
             break;
@@ -404,6 +434,17 @@ fail:
 
 pp_status codec_dec_next(codec_dec *d, pp_value **out)
 {
+    /* The common case of map results: a top-level INT, without the walk. */
+    const Polypool__V1__Values *m = d->msg;
+    if (m && d->k < m->n_kinds && (int)m->kinds[d->k] == PP_INT && d->i < m->n_ints) {
+        d->k++;
+        pp_value *x = dec_node(d, PP_INT);
+        if (!x)
+            return PP_ENOMEM;
+        x->u.i = m->ints[d->i++];
+        *out = x;
+        return PP_OK;
+    }
     pp_value *v = NULL;
     pp_status st = dec_tree(d, true, &v, NULL);
     if (st == PP_OK)

@@ -37,12 +37,22 @@ void codec_enc_msg(codec_enc *e, Polypool__V1__Values *msg);
 
 /* A decoder walks a Values message tree by tree. The message must outlive
  * the decoder; values it returns are independent copies. */
+struct value_slab;
 typedef struct codec_dec {
     const Polypool__V1__Values *msg;
     size_t k, i, r, b, c;        /* next unread index of each array */
+    bool use_slabs;              /* codec_dec_use_slabs */
+    struct value_slab *slab;     /* the slab being filled */
 } codec_dec;
 
 void codec_dec_init(codec_dec *d, const Polypool__V1__Values *msg);
+/* Builds the nodes of the values it returns in slabs (many nodes per
+ * allocation; see value_slab_node) instead of one calloc each. Such a
+ * decoder must be finished with codec_dec_fini. */
+void codec_dec_use_slabs(codec_dec *d);
+/* Lets go of the decoder's slab. The values it returned stay valid; the
+ * decoder may be used again. Harmless on any decoder. */
+void codec_dec_fini(codec_dec *d);
 /* The next top-level tree as a new value. PP_EEOF when every array is
  * consumed; PP_EPROTO for a malformed message (an array running out, a
  * nesting beyond CODEC_MAX_DEPTH, an unknown kind, leftovers at the end). */

@@ -21,6 +21,11 @@
 
 struct pp_value {
     pp_kind kind;
+    /* 0 for a node of its own (calloc'd, freed with free()); otherwise the
+     * node lives in a value_slab of (1 << slab_shift) bytes aligned to its
+     * size, found by masking the node's address. It describes the node's
+     * storage, not its contents: moves and setters keep it. */
+    uint8_t slab_shift;
     union {
         bool b;
         int64_t i;
@@ -40,6 +45,23 @@ struct pp_value {
 /* Builds a value node of `kind` with empty contents (internal: the decoder
  * fills containers directly). */
 pp_value *value_new(pp_kind kind);
+/* Frees the node itself (not its contents): free() or a slab release. */
+void value_node_free(pp_value *v);
+
+/* Slabs: many nodes in one allocation, for building big trees (decoded
+ * results) without one calloc per node. Every slab node is still a node of
+ * its own to the API: it may be freed, moved or replaced alone; the slab
+ * goes when its last node is freed (an atomic count, so nodes of one slab
+ * may be freed on different threads). A builder holds the slab it is
+ * filling (*cur, NULL at first) and lets go of it with value_slab_drop. */
+typedef struct value_slab value_slab;
+/* A node of `kind` with empty contents from *cur (a new slab when *cur is
+ * NULL or full); `hint` is how many more nodes the caller expects to need,
+ * this one included: it sizes a new slab, and small hints get plain
+ * value_new nodes. NULL when out of memory. */
+pp_value *value_slab_node(value_slab **cur, pp_kind kind, size_t hint);
+/* Drops the builder's hold on *cur (nodes handed out stay valid). */
+void value_slab_drop(value_slab **cur);
 /* Frees the contents of v (not the node) and leaves it NULL. */
 void value_clear(pp_value *v);
 /* Reserves room for n items (n pairs for a MAP). PP_ENOMEM. */

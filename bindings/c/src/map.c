@@ -60,14 +60,17 @@ pp_status job_results_add(job_results *jr, const Polypool__V1__ResultBatch *b)
         jr_fail(jr, PP_EPROTO, "a result batch names items outside its job");
         return PP_EPROTO;
     }
+    /* The results go into one list, freed together: slabs fit them. */
     codec_dec d;
     codec_dec_init(&d, b->values);
+    codec_dec_use_slabs(&d);
     for (uint64_t k = 0; k < b->count; k++) {
         pp_value *v = NULL;
         pp_status st = b->values ? codec_dec_next(&d, &v) : PP_OK;
         if (st == PP_OK && !v)
             v = value_new(PP_NULL);
         if (st != PP_OK || !v) {
+            codec_dec_fini(&d);
             st = st == PP_OK ? PP_ENOMEM : st;
             if (st == PP_EEOF)
                 st = PP_EPROTO;
@@ -87,6 +90,7 @@ pp_status job_results_add(job_results *jr, const Polypool__V1__ResultBatch *b)
     if (b->values) {
         pp_value *extra = NULL;
         pp_status st = codec_dec_next(&d, &extra);
+        codec_dec_fini(&d);
         if (st != PP_EEOF) {
             pp_value_free(extra);
             jr_fail(jr, PP_EPROTO, "a result batch has more values than items");
@@ -145,14 +149,11 @@ static pp_status absorb(pp_client *c, job_results *jr, const Polypool__V1__Colle
 
 /* ---- submitting -------------------------------------------------------- */
 
-static size_t varint_size(uint64_t v)
+static inline size_t varint_size(uint64_t v)
 {
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
+    /* ceil(significant bits / 7), at least 1, without a loop */
+    unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+    return (bits * 9 + 64) / 64;
 }
 
 /* Roughly the packed size of what the encoder holds beyond the marks. */
@@ -222,7 +223,8 @@ pp_status job_submit_list(pp_pool *p, const pp_func *f, uint64_t job, const pp_v
         codec_enc_reset(&enc);
         enc_mark m = {0};
         while (i < n) {
-            st = codec_enc_value(&enc, items->u.c.items[i]);
+            const pp_value *x = items->u.c.items[i];
+            st = codec_enc_value(&enc, x);
             if (st != PP_OK) {
                 error_set(st, "item %zu cannot be sent: %s", i,
                           st == PP_EINVAL ? "a handle or a tree nested too deeply"
@@ -230,7 +232,14 @@ pp_status job_submit_list(pp_pool *p, const pp_func *f, uint64_t job, const pp_v
                 goto fail;
             }
             i++;
-            enc_measure(&enc, &m);
+            if (x && x->kind == PP_INT) {
+                /* what enc_measure would add for one kind and one int */
+                m.bytes += 1 + varint_size(((uint64_t)x->u.i << 1) ^ (uint64_t)(x->u.i >> 63));
+                m.k++;
+                m.i++;
+            } else {
+                enc_measure(&enc, &m);
+            }
             if (m.bytes >= budget)
                 break;
         }

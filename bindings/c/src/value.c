@@ -3,9 +3,14 @@
  * Strings, bytes and pickles own a NUL-terminated copy of their data.
  * Lists and tuples own an array of item pointers; maps own an array of
  * 2*len pointers (key, value, key, value, ...) in insertion order.
+ *
+ * A node is either calloc'd on its own or lives in a slab (slab_shift != 0,
+ * see internal.h): whoever frees a node goes through value_node_free, and
+ * code that replaces a node's contents never touches slab_shift.
  */
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +36,113 @@ pp_value *value_new(pp_kind kind)
     return v;
 }
 
+/* ---- slabs -------------------------------------------------------------- */
+
+/* A slab is (1 << shift) bytes aligned to its size: this header in the
+ * first node-sized slot, then n nodes. refs counts the nodes handed out and
+ * not yet freed, plus 1 while a builder holds the slab; it starts at n + 1
+ * (as if every node were handed out) so that handing out a node costs no
+ * atomic operation, and the builder gives back the unused ones when it
+ * lets go. */
+struct value_slab {
+    atomic_size_t refs;
+    size_t used;              /* nodes handed out (builder only) */
+    size_t n;                 /* nodes in the slab */
+    unsigned shift;
+};
+
+_Static_assert(sizeof(struct value_slab) <= sizeof(pp_value), "slab header fits one node slot");
+
+#define SLAB_MIN_SHIFT 10     /* 1 KiB: 31 nodes */
+#define SLAB_MAX_SHIFT 15     /* 32 KiB: 1023 nodes */
+#define SLAB_MIN_HINT 16      /* fewer expected nodes: plain calloc */
+
+static value_slab *slab_of(const pp_value *v)
+{
+    return (value_slab *)((uintptr_t)v & ~(((uintptr_t)1 << v->slab_shift) - 1));
+}
+
+static void slab_put(value_slab *s, size_t k)
+{
+    if (atomic_fetch_sub_explicit(&s->refs, k, memory_order_acq_rel) == k)
+        free(s);
+}
+
+void value_slab_drop(value_slab **cur)
+{
+    value_slab *s = *cur;
+    if (!s)
+        return;
+    *cur = NULL;
+    slab_put(s, s->n - s->used + 1);
+}
+
+pp_value *value_slab_node(value_slab **cur, pp_kind kind, size_t hint)
+{
+    value_slab *s = *cur;
+    if (!s || s->used == s->n) {
+        value_slab_drop(cur);
+        if (hint < SLAB_MIN_HINT)
+            return value_new(kind);
+        unsigned shift = SLAB_MIN_SHIFT;
+        while (shift < SLAB_MAX_SHIFT && ((size_t)1 << shift) / sizeof(pp_value) < hint + 1)
+            shift++;
+        size_t bytes = (size_t)1 << shift;
+        s = aligned_alloc(bytes, bytes);
+        if (!s)
+            return value_new(kind);
+        s->n = bytes / sizeof(pp_value) - 1;
+        s->used = 0;
+        s->shift = shift;
+        atomic_init(&s->refs, s->n + 1);
+        *cur = s;
+    }
+    pp_value *v = (pp_value *)s + 1 + s->used++;
+    memset(v, 0, sizeof *v);
+    v->kind = kind;
+    v->slab_shift = (uint8_t)s->shift;
+    return v;
+}
+
+void value_node_free(pp_value *v)
+{
+    if (!v)
+        return;
+    if (v->slab_shift)
+        slab_put(slab_of(v), 1);
+    else
+        free(v);
+}
+
+/* Node frees in a row, with the slab releases of consecutive nodes of one
+ * slab folded into one atomic operation. */
+typedef struct node_freer {
+    value_slab *slab;
+    size_t k;
+} node_freer;
+
+static void freer_flush(node_freer *f)
+{
+    if (f->slab)
+        slab_put(f->slab, f->k);
+    f->slab = NULL;
+    f->k = 0;
+}
+
+static void freer_put(node_freer *f, pp_value *x)
+{
+    if (!x->slab_shift) {
+        free(x);
+        return;
+    }
+    value_slab *s = slab_of(x);
+    if (s != f->slab) {
+        freer_flush(f);
+        f->slab = s;
+    }
+    f->k++;
+}
+
 static pp_value *blob_new(pp_kind kind, const void *data, size_t len)
 {
     pp_value *v = value_new(kind);
@@ -38,7 +150,7 @@ static pp_value *blob_new(pp_kind kind, const void *data, size_t len)
         return NULL;
     v->u.s.data = malloc(len + 1);
     if (!v->u.s.data) {
-        free(v);
+        value_node_free(v);
         return NULL;
     }
     if (len)
@@ -113,21 +225,24 @@ pp_value *pp_value_list_of_ints(const int64_t *ints, size_t n)
         return NULL;
     if (n == 0)
         return l;
-    /* Items are separate nodes (each may be freed or moved on its own);
-     * the pointer array is allocated once. */
+    /* Items are separate nodes (each may be freed or moved on its own),
+     * carved from slabs; the pointer array is allocated once. */
     if (value_reserve(l, n) != PP_OK) {
         free(l);
         return NULL;
     }
+    value_slab *slab = NULL;
     for (size_t i = 0; i < n; i++) {
-        pp_value *x = value_new(PP_INT);
+        pp_value *x = value_slab_node(&slab, PP_INT, n - i);
         if (!x) {
+            value_slab_drop(&slab);
             pp_value_free(l);
             return NULL;
         }
         x->u.i = ints ? ints[i] : 0;
         l->u.c.items[l->u.c.len++] = x;
     }
+    value_slab_drop(&slab);
     return l;
 }
 
@@ -159,11 +274,25 @@ void value_clear(pp_value *v)
         size_t n = v->kind == PP_MAP ? 2 * v->u.c.len : v->u.c.len;
         pp_value **stack = v->u.c.items;   /* reuse the array as the stack */
         size_t top = n, cap = v->u.c.cap;
+        node_freer fr = {0};
         while (top > 0) {
             pp_value *x = stack[--top];
             if (!x)
                 continue;
-            if (is_seq(x->kind) || x->kind == PP_MAP) {
+            switch (x->kind) {
+            case PP_NULL:
+            case PP_BOOL:
+            case PP_INT:
+            case PP_DOUBLE:
+                break;
+            case PP_STRING:
+            case PP_BYTES:
+            case PP_PICKLE:
+                free(x->u.s.data);
+                break;
+            case PP_LIST:
+            case PP_TUPLE:
+            case PP_MAP: {
                 size_t m = x->kind == PP_MAP ? 2 * x->u.c.len : x->u.c.len;
                 if (top + m > cap) {
                     size_t ncap = cap ? cap : 4;
@@ -174,7 +303,7 @@ void value_clear(pp_value *v)
                         /* Out of memory while freeing: fall back to
                          * recursion for this subtree. */
                         value_clear(x);
-                        free(x);
+                        freer_put(&fr, x);
                         continue;
                     }
                     stack = ns;
@@ -184,11 +313,14 @@ void value_clear(pp_value *v)
                     memcpy(stack + top, x->u.c.items, m * sizeof *stack);
                 top += m;
                 free(x->u.c.items);
-            } else if (is_blob(x->kind)) {
-                free(x->u.s.data);
+                break;
             }
-            free(x);
+            default:
+                break;
+            }
+            freer_put(&fr, x);
         }
+        freer_flush(&fr);
         free(stack);
     }
     memset(&v->u, 0, sizeof v->u);
@@ -200,7 +332,7 @@ void pp_value_free(pp_value *v)
     if (!v)
         return;
     value_clear(v);
-    free(v);
+    value_node_free(v);
 }
 
 pp_value *pp_value_copy(const pp_value *v)
@@ -220,7 +352,7 @@ pp_value *pp_value_copy(const pp_value *v)
             return NULL;
         size_t m = v->kind == PP_MAP ? 2 * v->u.c.len : v->u.c.len;
         if (value_reserve(c, v->u.c.len) != PP_OK) {
-            free(c);
+            value_node_free(c);
             return NULL;
         }
         for (size_t i = 0; i < m; i++) {
@@ -264,8 +396,9 @@ void pp_value_move(pp_value *dst, pp_value *src)
         return;
     }
     value_clear(dst);
-    *dst = *src;
-    free(src);
+    dst->kind = src->kind;      /* the contents, not src's storage (slab_shift) */
+    dst->u = src->u;
+    value_node_free(src);
 }
 
 pp_status pp_value_set_null(pp_value *v)

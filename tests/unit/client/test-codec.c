@@ -1,5 +1,6 @@
 /* test-codec.c - pp_value trees <-> flattened Values. */
 #include <check.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -358,6 +359,141 @@ START_TEST(many_ints)
 }
 END_TEST
 
+/* Decodes every tree of e's message with a slab decoder into out[]. */
+static size_t slab_decode_all(codec_enc *e, pp_value **out, size_t max)
+{
+    Polypool__V1__Values msg;
+    codec_enc_msg(e, &msg);
+    codec_dec d;
+    codec_dec_init(&d, &msg);
+    codec_dec_use_slabs(&d);
+    size_t n = 0;
+    pp_value *v = NULL;
+    pp_status st;
+    while (n < max && (st = codec_dec_next(&d, &v)) == PP_OK)
+        out[n++] = v;
+    codec_dec_fini(&d);
+    codec_dec_fini(&d);                 /* harmless twice */
+    return n;
+}
+
+START_TEST(slab_decode)
+{
+    /* 600 top-level ints, a list of 200 ints, a map with a list, strings */
+    codec_enc e;
+    codec_enc_init(&e);
+    for (int i = 0; i < 600; i++) {
+        pp_value *x = pp_value_int(i);
+        ck_assert_int_eq(codec_enc_value(&e, x), PP_OK);
+        pp_value_free(x);
+    }
+    pp_value *l = pp_value_list();
+    for (int i = 0; i < 200; i++)
+        pp_value_append(l, pp_value_int(1000 + i));
+    ck_assert_int_eq(codec_enc_value(&e, l), PP_OK);
+    pp_value *m = pp_value_map();
+    pp_value_map_set_str(m, "a", pp_value_int(1));
+    pp_value_map_set_str(m, "b", pp_value_copy(l));
+    pp_value_map_set_str(m, "s", pp_value_string("str"));
+    ck_assert_int_eq(codec_enc_value(&e, m), PP_OK);
+    pp_value *str = pp_value_bytes("xyz", 3);
+    ck_assert_int_eq(codec_enc_value(&e, str), PP_OK);
+
+    pp_value *out[1000];
+    size_t n = slab_decode_all(&e, out, 1000);
+    codec_enc_fini(&e);                 /* the values outlive the message */
+    ck_assert_uint_eq(n, 603);
+    for (int i = 0; i < 600; i++)
+        ck_assert_int_eq(pp_value_get_int(out[i]), i);
+    pp_value *dl = out[600], *dm = out[601], *ds = out[602];
+    ck_assert(pp_value_equal(dl, l));
+    ck_assert(pp_value_equal(dm, m));
+    ck_assert(pp_value_equal(ds, str));
+
+    /* free some top-level slab values early, in no particular order */
+    for (int i = 0; i < 600; i += 3)
+        pp_value_free(out[i]);
+
+    /* set_int and set_string on a slab child through at_mut */
+    ck_assert_int_eq(pp_value_set_int(pp_value_at_mut(dl, 5), -1), PP_OK);
+    ck_assert_int_eq(pp_value_set_string(pp_value_at_mut(dl, 6), "six"), PP_OK);
+    ck_assert_int_eq(pp_value_get_int(pp_value_at(dl, 5)), -1);
+    ck_assert_str_eq(pp_value_get_string(pp_value_at(dl, 6), NULL), "six");
+
+    /* map_set replacing slab values (a scalar and a list) with heap ones */
+    ck_assert_int_eq(pp_value_map_set_str(dm, "a", pp_value_string("A")), PP_OK);
+    ck_assert_int_eq(pp_value_map_set_str(dm, "b", pp_value_int(2)), PP_OK);
+    ck_assert_str_eq(pp_value_get_string(pp_value_map_get(dm, "a"), NULL), "A");
+    ck_assert_int_eq(pp_value_get_int(pp_value_map_get(dm, "b")), 2);
+    ck_assert_str_eq(pp_value_get_string(pp_value_map_get(dm, "s"), NULL), "str");
+
+    /* a copy of a decoded list survives the original */
+    pp_value *copy = pp_value_copy(dl);
+    ck_assert(pp_value_equal(copy, dl));
+    pp_value_free(dl);
+    ck_assert_int_eq(pp_value_get_int(pp_value_at(copy, 5)), -1);
+    ck_assert_str_eq(pp_value_get_string(pp_value_at(copy, 6), NULL), "six");
+    ck_assert_int_eq(pp_value_get_int(pp_value_at(copy, 199)), 1199);
+
+    /* move a slab value into a heap node, and a heap value into a slab one */
+    pp_value *dst = pp_value_null();
+    pp_value_move(dst, out[1]);         /* consumes out[1] */
+    ck_assert_int_eq(pp_value_get_int(dst), 1);
+    pp_value_move(out[2], copy);        /* out[2] now holds the list */
+    ck_assert_uint_eq(pp_value_len(out[2]), 200);
+    pp_value_move(dst, out[4]);         /* slab into heap again */
+    ck_assert_int_eq(pp_value_get_int(dst), 4);
+    pp_value_free(dst);
+    pp_value_free(out[2]);
+
+    for (int i = 5; i < 600; i++)
+        if (i % 3 && i != 1 && i != 2 && i != 4)
+            pp_value_free(out[i]);
+    pp_value_free(dm);
+    pp_value_free(ds);
+    pp_value_free(l);
+    pp_value_free(m);
+    pp_value_free(str);
+}
+END_TEST
+
+typedef struct free_job {
+    pp_value **vals;
+    size_t n;
+} free_job;
+
+static void *free_half(void *arg)
+{
+    free_job *j = arg;
+    for (size_t i = 0; i < j->n; i += 2)
+        pp_value_free(j->vals[i]);
+    return NULL;
+}
+
+START_TEST(slab_free_threads)
+{
+    /* Nodes of one slab freed on two threads at once. */
+    enum { N = 20000 };
+    codec_enc e;
+    codec_enc_init(&e);
+    for (int i = 0; i < N; i++) {
+        pp_value *x = pp_value_int(i);
+        ck_assert_int_eq(codec_enc_value(&e, x), PP_OK);
+        pp_value_free(x);
+    }
+    pp_value **vals = malloc(N * sizeof *vals);
+    ck_assert_uint_eq(slab_decode_all(&e, vals, N), N);
+    codec_enc_fini(&e);
+    free_job j = {vals, N};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, free_half, &j), 0);
+    for (size_t i = 1; i < N; i += 2)
+        pp_value_free(vals[i]);
+    pthread_join(t, NULL);
+    free(vals);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("codec");
@@ -368,6 +504,8 @@ int main(void)
     tcase_add_test(tc, malformed);
     tcase_add_test(tc, handles_refused);
     tcase_add_test(tc, many_ints);
+    tcase_add_test(tc, slab_decode);
+    tcase_add_test(tc, slab_free_threads);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

@@ -336,6 +336,67 @@ START_TEST(deep_free)
 }
 END_TEST
 
+START_TEST(slab_children)
+{
+    /* pp_value_list_of_ints carves its items from slabs: each item must
+     * still behave as a node of its own. */
+    int64_t ints[300];
+    for (int i = 0; i < 300; i++)
+        ints[i] = i;
+    pp_value *l = pp_value_list_of_ints(ints, 300);
+    ck_assert_uint_eq(pp_value_len(l), 300);
+    ck_assert_int_eq(pp_value_get_int(pp_value_at(l, 299)), 299);
+
+    /* setters on a child, through at_mut, including to a heap payload */
+    ck_assert_int_eq(pp_value_set_int(pp_value_at_mut(l, 0), -5), PP_OK);
+    ck_assert_int_eq(pp_value_set_string(pp_value_at_mut(l, 1), "one"), PP_OK);
+    ck_assert_int_eq(pp_value_set_null(pp_value_at_mut(l, 2)), PP_OK);
+    ck_assert_int_eq(pp_value_get_int(pp_value_at(l, 0)), -5);
+    ck_assert_str_eq(pp_value_get_string(pp_value_at(l, 1), NULL), "one");
+
+    /* move into a slab child (dst keeps its storage), and a container in */
+    pp_value_move(pp_value_at_mut(l, 3), pp_value_double(3.5));
+    ck_assert(pp_value_get_double(pp_value_at(l, 3)) == 3.5);
+    pp_value *inner = pp_value_list_of_ints(ints, 40);
+    pp_value_move(pp_value_at_mut(l, 4), inner);       /* consumes inner (heap node) */
+    ck_assert_uint_eq(pp_value_len(pp_value_at(l, 4)), 40);
+
+    /* move a slab child of another list into a heap value: only the
+     * contents move, the node goes back to its slab */
+    pp_value *other = pp_value_list_of_ints(ints, 50);
+    pp_value *dst = pp_value_string("x");
+    pp_value *kid = pp_value_at_mut(other, 7);
+    ck_assert_int_eq(pp_value_set_int(kid, 777), PP_OK);
+    /* a copy of a slab list is independent of it */
+    pp_value *copy = pp_value_copy(l);
+    ck_assert(pp_value_equal(copy, l));
+    pp_value_free(l);
+    ck_assert_int_eq(pp_value_get_int(pp_value_at(copy, 0)), -5);
+    ck_assert_str_eq(pp_value_get_string(pp_value_at(copy, 1), NULL), "one");
+    ck_assert_int_eq(pp_value_get_int(pp_value_at(pp_value_at(copy, 4), 39)), 39);
+    ck_assert_int_eq(pp_value_get_int(pp_value_at(copy, 299)), 299);
+    pp_value_free(copy);
+
+    /* a slab list inside a map, replaced through map_set */
+    pp_value *m = pp_value_map();
+    ck_assert_int_eq(pp_value_map_set_str(m, "k", other), PP_OK);
+    ck_assert_int_eq(pp_value_get_int(pp_value_at(pp_value_map_get(m, "k"), 7)), 777);
+    ck_assert_int_eq(pp_value_map_set_str(m, "k", pp_value_list_of_ints(ints, 20)), PP_OK);
+    ck_assert_uint_eq(pp_value_len(pp_value_map_get(m, "k")), 20);
+    pp_value_move(dst, m);
+    ck_assert_uint_eq(pp_value_len(dst), 1);
+    pp_value_free(dst);
+
+    /* small and empty lists */
+    pp_value *one = pp_value_list_of_ints(ints, 1);
+    ck_assert_int_eq(pp_value_get_int(pp_value_at(one, 0)), 0);
+    pp_value_free(one);
+    pp_value *none = pp_value_list_of_ints(NULL, 5000);
+    ck_assert_int_eq(pp_value_get_int(pp_value_at(none, 4999)), 0);
+    pp_value_free(none);
+}
+END_TEST
+
 START_TEST(task_fail)
 {
     pp_value *r = pp_value_null();
@@ -358,6 +419,7 @@ int main(void)
     tcase_add_test(tc, repr);
     tcase_add_test(tc, copy_move);
     tcase_add_test(tc, deep_free);
+    tcase_add_test(tc, slab_children);
     tcase_add_test(tc, task_fail);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

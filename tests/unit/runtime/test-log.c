@@ -1,6 +1,7 @@
 /* test-log.c - log.c: level names, filtering, the line format (timestamp,
  * pid, level, and file:line for errors only), one write per line to the
- * fd it was given, and truncation of long messages. */
+ * fd it was given, and truncation of long messages (never of an error's
+ * location). */
 #include <check.h>
 #include <regex.h>
 #include <stdio.h>
@@ -239,26 +240,32 @@ END_TEST
 
 START_TEST(long_error_keeps_one_line)
 {
-    /* An error whose message fills the buffer loses its location but
-     * still is exactly one terminated line. */
+    /* An error whose message fills the buffer is cut, not its location:
+     * exactly one terminated line of 2047 bytes that ends with the
+     * message's last kept byte and then "(file:line)". */
     size_t big = 3000;
     char *s = malloc(big + 1);
     memset(s, 'z', big);
     s[big] = '\0';
+    int line = __LINE__ + 1;
     log_error("%s", s);
     size_t len;
     const char *text = logged(&len);
     ck_assert_uint_eq(len, 2047);
     ck_assert_ptr_eq(strchr(text, '\n'), text + len - 1);
-    ck_assert_ptr_null(strstr(text, "test-log.c"));
+    char want[64];
+    snprintf(want, sizeof want, "z (test-log.c:%d)\n", line);
+    ck_assert_uint_eq(strlen(text), len);
+    ck_assert_str_eq(text + len - strlen(want), want);
     free(s);
 }
 END_TEST
 
 START_TEST(error_near_the_limit)
 {
-    /* A message that leaves room for only part of the location: still one
-     * terminated line of at most 2047 bytes. */
+    /* A message that would leave room for only part of the location: it
+     * is cut instead, and the line (at most 2047 bytes) ends with the
+     * whole location. */
     size_t prefix = strlen("2000-01-01 00:00:00.000 polypoold[] error: ");
     char pid[16];
     prefix += (size_t)snprintf(pid, sizeof pid, "%d", (int)getpid());
@@ -266,12 +273,16 @@ START_TEST(error_near_the_limit)
     char *s = malloc(big + 1);
     memset(s, 'q', big);
     s[big] = '\0';
+    int line = __LINE__ + 1;
     log_error("%s", s);
     size_t len;
     const char *text = logged(&len);
     ck_assert_uint_le(len, 2047);
     ck_assert_int_eq(text[len - 1], '\n');
     ck_assert_ptr_eq(strchr(text, '\n'), text + len - 1);
+    char want[64];
+    snprintf(want, sizeof want, "q (test-log.c:%d)\n", line);
+    ck_assert_str_eq(text + len - strlen(want), want);
     free(s);
 }
 END_TEST

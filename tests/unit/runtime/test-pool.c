@@ -2,8 +2,9 @@
  * fake_worker structs and their deaths are reported as worker.c reports
  * them (pool_worker_gone). The default pool, private and named pools,
  * attach/detach counting, destruction by the last user once drained,
- * close, terminate, broken pools (spawn failure, workers dying at startup,
- * pool_break), refilling, shutdown and the name tables.
+ * close, terminate, broken pools (pool_break), workers that cannot start
+ * (spawn failures and deaths at startup: retried after a backoff driven by
+ * pool_tick, never a break), refilling, shutdown and the name tables.
  *
  * Spawning real workers, and a pool broken by a failing initializer, are
  * in test-worker.c. */
@@ -487,7 +488,7 @@ START_TEST(broken_private_pool_waits_for_its_owner)
 }
 END_TEST
 
-START_TEST(startup_deaths_break_the_pool)
+START_TEST(startup_deaths_retry_with_backoff)
 {
     struct pool *q = pool_new(POOL_PRIVATE, "", 3, 0, NULL, NULL, NULL, 0, sa);
     struct worker *w[3];
@@ -498,23 +499,84 @@ START_TEST(startup_deaths_break_the_pool)
     }
     list_del(&q->fill_link);   /* as if the loop had handled the first fill */
     q->fill_wanted = false;
+    list_del(&pool_default()->fill_link);   /* only q spawns in this test */
+    pool_default()->fill_wanted = false;
     struct job *j = make_job(sa, q, 1, "/l.so", "f", 1, false, false, int_items(0, 2), 2);
     fake_worker_gone(w[0], false, "worker 11 exited with code 1");
     fake_worker_gone(w[1], false, "worker 12 exited with code 1");
     ck_assert_int_eq(q->state, POOL_RUNNING);
     ck_assert_uint_eq(q->startup_failures, 2);
-    ck_assert(q->fill_wanted);   /* replacements are wanted */
+    ck_assert(q->fill_wanted);   /* replacements are wanted at once */
+    ck_assert_str_eq(q->spawn_error, "");
+    ck_assert_uint_eq(q->respawn_at, 0);
     ck_assert_uint_eq(q->tasks_queued, 2);
+    /* The third in a row: spawn-failing, with a retry in 100 ms. */
+    uint64_t before = now_ms();
     fake_worker_gone(w[2], false, "worker 13 killed by signal 9 (SIGKILL)");
-    ck_assert_int_eq(q->state, POOL_BROKEN);
-    ck_assert_int_eq(q->broken_status, WS_ENOSPAWN);
-    ck_assert_str_eq(q->broken_msg, "workers keep dying at startup "
-                                    "(last: worker 13 killed by signal 9 (SIGKILL))");
+    const char *want = "workers keep dying at startup "
+                       "(last: worker 13 killed by signal 9 (SIGKILL))";
+    ck_assert_int_eq(q->state, POOL_RUNNING);
+    ck_assert_ptr_null(q->broken_msg);
+    ck_assert_str_eq(q->spawn_error, want);
+    ck_assert_uint_eq(q->respawn_ms, POOL_RESPAWN_MIN_MS);
+    ck_assert_uint_ge(q->respawn_at, before + 100);
+    ck_assert_uint_le(q->respawn_at, now_ms() + 100);
+    char line[512];
+    snprintf(line, sizeof line, " error: pool %llu (private): %s; retrying in 100 ms (pool.c:",
+             (unsigned long long)q->id, want);
+    ck_assert_ptr_nonnull(strstr(log_text(), line));
+    /* No worker is left: the queued items fail now instead of waiting. */
+    ck_assert_uint_eq(q->tasks_queued, 0);
     struct results r;
     read_results(j, &r);
-    ck_assert_int_eq(r.item[0].status, WS_ENOSPAWN);
-    ck_assert_int_eq(r.item[1].status, WS_ENOSPAWN);
-    ck_assert_str_eq(r.item[1].msg, q->broken_msg);
+    ck_assert_uint_eq(j->resolved, 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(r.item[i].status, WS_ENOSPAWN);
+        ck_assert_str_eq(r.item[i].msg, want);
+    }
+    /* Items fed while it waits fail at once, with the same message. */
+    wire_items *more = int_items(2, 1);
+    ck_assert_int_eq(sched_job_feed(j, more, 1), 0);
+    wire_items_unref(more);
+    ck_assert_uint_eq(j->resolved, 3);
+    ck_assert_uint_eq(q->tasks_queued, 0);
+    read_results(j, &r);
+    ck_assert_int_eq(r.item[2].status, WS_ENOSPAWN);
+    ck_assert_str_eq(r.item[2].msg, want);
+    /* The fill asked for earlier spawns nothing during the backoff. */
+    pool_fill_pending();
+    ck_assert(!q->fill_wanted);
+    ck_assert_uint_eq(q->n_workers, 0);
+    ck_assert_uint_eq(q->respawn_ms, POOL_RESPAWN_MIN_MS);
+    /* The loop's tick: nothing before the retry time, a fill at it. */
+    uint64_t at = q->respawn_at;
+    ck_assert_uint_eq(pool_tick(at - 1), at);
+    ck_assert(!q->fill_wanted);
+    ck_assert_uint_eq(pool_tick(at), UINT64_MAX);
+    ck_assert(q->fill_wanted);
+    ck_assert_uint_eq(q->respawn_at, 0);
+    /* A worker of the pool becomes ready: spawn-failing ends, the backoff
+     * starts over, and items run again. */
+    struct worker *v = fake_worker(q);
+    pool_worker_ready(q);
+    ck_assert_str_eq(q->spawn_error, "");
+    ck_assert_uint_eq(q->respawn_ms, 0);
+    ck_assert_uint_eq(q->startup_failures, 0);
+    snprintf(line, sizeof line, " info: pool %llu (private): workers start again\n",
+             (unsigned long long)q->id);
+    ck_assert_ptr_nonnull(strstr(log_text(), line));
+    more = int_items(3, 2);
+    ck_assert_int_eq(sched_job_feed(j, more, 2), 0);
+    wire_items_unref(more);
+    ck_assert_uint_eq(v->n_inflight, 1);
+    ck_assert_uint_eq(q->tasks_queued, 1);
+    ck_assert_uint_eq(j->resolved, 3);
+    finish_one(v);
+    finish_one(v);
+    ck_assert_uint_eq(j->resolved, 5);
+    ck_assert(sched_job_complete(j));
+    ck_assert_int_eq(q->state, POOL_RUNNING);
+    fake_worker_gone(v, true, "exit 0");
 }
 END_TEST
 
@@ -535,30 +597,130 @@ START_TEST(a_ready_death_resets_startup_failures)
 }
 END_TEST
 
-START_TEST(spawn_failure_breaks_the_pool)
+START_TEST(spawn_failure_retries_with_backoff)
 {
     struct pool *q = pool_new(POOL_PRIVATE, "", 2, 0, NULL, NULL, NULL, 0, sa);
     struct job *j = make_job(sa, q, 1, "/l.so", "f", 1, false, false, int_items(0, 2), 2);
+    uint64_t before = now_ms();
     pool_fill_pending();
     const char *want = "cannot start worker " NO_WORKER ": No such file or directory";
-    ck_assert_int_eq(q->state, POOL_BROKEN);
-    ck_assert_int_eq(q->broken_status, WS_ENOSPAWN);
-    ck_assert_str_eq(q->broken_msg, want);
-    ck_assert_int_eq(pool_default()->state, POOL_BROKEN);
+    /* Neither q nor the default pool is broken: both wait to retry. */
+    struct pool *d = pool_default();
+    ck_assert_int_eq(q->state, POOL_RUNNING);
+    ck_assert_ptr_null(q->broken_msg);
+    ck_assert_str_eq(q->spawn_error, want);
+    ck_assert_uint_eq(q->respawn_ms, POOL_RESPAWN_MIN_MS);
+    ck_assert_uint_ge(q->respawn_at, before + 100);
+    ck_assert_int_eq(d->state, POOL_RUNNING);
+    ck_assert_str_eq(d->spawn_error, want);
+    ck_assert_uint_gt(d->respawn_at, 0);
     ck_assert(!q->fill_wanted);
-    ck_assert(!pool_default()->fill_wanted);
+    ck_assert(!d->fill_wanted);
     ck_assert_uint_eq(q->n_workers, 0);
+    /* Its items fail now, with the reason. */
+    ck_assert_uint_eq(q->tasks_queued, 0);
     struct results r;
     read_results(j, &r);
-    ck_assert_int_eq(r.item[0].status, WS_ENOSPAWN);
-    ck_assert_str_eq(r.item[0].msg, want);
-    /* Logged as an error, with the location. */
-    ck_assert_ptr_nonnull(strstr(log_text(), " error: cannot start worker " NO_WORKER
-                                             ": No such file or directory (pool.c:"));
-    /* Asking again does not retry a broken pool. */
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(r.item[i].status, WS_ENOSPAWN);
+        ck_assert_str_eq(r.item[i].msg, want);
+    }
+    /* Logged as errors, with the retry delay and the location. */
+    char line[512];
+    snprintf(line, sizeof line, " error: pool %llu (private): %s; retrying in 100 ms (pool.c:",
+             (unsigned long long)q->id, want);
+    ck_assert_ptr_nonnull(strstr(log_text(), line));
+    snprintf(line, sizeof line, " error: pool 1 (default): %s; retrying in 100 ms (pool.c:",
+             want);
+    ck_assert_ptr_nonnull(strstr(log_text(), line));
+    /* Items fed while it waits fail at once. */
+    wire_items *more = int_items(2, 3);
+    ck_assert_int_eq(sched_job_feed(j, more, 3), 0);
+    wire_items_unref(more);
+    ck_assert_uint_eq(j->resolved, 5);
+    read_results(j, &r);
+    for (int i = 2; i < 5; i++) {
+        ck_assert_int_eq(r.item[i].status, WS_ENOSPAWN);
+        ck_assert_str_eq(r.item[i].msg, want);
+    }
+    /* Asking for workers during the backoff tries nothing... */
+    size_t loglen = strlen(log_text());
     pool_want_fill(q);
     pool_fill_pending();
-    ck_assert_int_eq(q->broken_status, WS_ENOSPAWN);
+    ck_assert_uint_eq(q->respawn_ms, POOL_RESPAWN_MIN_MS);
+    ck_assert_uint_eq(strlen(log_text()), loglen);
+    /* ...and each retry that fails doubles the delay, up to 10 s. */
+    static const uint32_t delays[] = { 200, 400, 800, 1600, 3200, 6400, 10000, 10000 };
+    for (size_t i = 0; i < sizeof delays / sizeof delays[0]; i++) {
+        uint64_t at = q->respawn_at;
+        pool_tick(at);
+        ck_assert(q->fill_wanted);
+        uint64_t t0 = now_ms();
+        pool_fill_pending();
+        ck_assert_int_eq(q->state, POOL_RUNNING);
+        ck_assert_uint_eq(q->respawn_ms, delays[i]);
+        ck_assert_uint_ge(q->respawn_at, t0 + delays[i]);
+        ck_assert_uint_eq(q->n_workers, 0);
+    }
+    snprintf(line, sizeof line, "%s; retrying in 10000 ms (pool.c:", want);
+    ck_assert_ptr_nonnull(strstr(log_text(), line));
+    /* A worker becoming ready (the real thing is in test-worker.c) ends
+     * it: no more waiting, the missing worker is wanted now. */
+    struct worker *w = fake_worker(q);
+    pool_worker_ready(q);
+    ck_assert_str_eq(q->spawn_error, "");
+    ck_assert_uint_eq(q->respawn_ms, 0);
+    ck_assert_uint_eq(q->respawn_at, 0);
+    ck_assert(q->fill_wanted);
+    more = int_items(5, 1);
+    ck_assert_int_eq(sched_job_feed(j, more, 1), 0);
+    wire_items_unref(more);
+    ck_assert_uint_eq(w->n_inflight, 1);
+    ck_assert_uint_eq(j->resolved, 5);
+    finish_one(w);
+    ck_assert_uint_eq(j->resolved, 6);
+    fake_worker_gone(w, true, "exit 0");
+}
+END_TEST
+
+START_TEST(spawn_failing_pool_keeps_its_live_workers)
+{
+    struct pool *q = pool_new(POOL_PRIVATE, "", 2, 0, NULL, NULL, NULL, 0, sa);
+    struct worker *w = fake_worker(q);
+    struct job *j = make_job(sa, q, 1, "/l.so", "f", 1, false, false, int_items(0, 2), 2);
+    ck_assert_uint_eq(w->n_inflight, 1);
+    pool_fill_pending();   /* the second worker cannot start */
+    const char *want = "cannot start worker " NO_WORKER ": No such file or directory";
+    ck_assert_str_eq(q->spawn_error, want);
+    ck_assert_uint_eq(q->n_workers, 1);
+    /* The live worker keeps taking the queue; nothing fails. */
+    ck_assert_uint_eq(q->tasks_queued, 1);
+    ck_assert_uint_eq(j->resolved, 0);
+    finish_one(w);
+    finish_one(w);
+    ck_assert(sched_job_complete(j));
+    struct job *j2 = make_job(sa, q, 2, "/l.so", "f", 1, false, false, int_items(0, 3), 3);
+    ck_assert_uint_eq(w->n_inflight, 1);
+    ck_assert_uint_eq(q->tasks_queued, 2);
+    ck_assert_uint_eq(j2->resolved, 0);
+    /* It dies, its task going back to the queue: now no worker is left,
+     * so the queue fails with the spawn error. */
+    struct task *t = container_of(w->inflight.next, struct task, link);
+    list_del(&t->link);
+    w->n_inflight = 0;
+    q->tasks_running--;
+    sched_task_requeue(t);
+    ck_assert_uint_eq(q->tasks_queued, 3);
+    fake_worker_gone(w, true, "worker 7 killed by signal 9 (SIGKILL)");
+    ck_assert_uint_eq(q->tasks_queued, 0);
+    ck_assert(sched_job_complete(j2));
+    struct results r;
+    read_results(j2, &r);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(r.item[i].status, WS_ENOSPAWN);
+        ck_assert_str_eq(r.item[i].msg, want);
+    }
+    ck_assert_int_eq(q->state, POOL_RUNNING);
 }
 END_TEST
 
@@ -567,9 +729,10 @@ START_TEST(shutdown_stops_spawning)
     struct pool *q = pool_new(POOL_PRIVATE, "", 2, 0, NULL, NULL, NULL, 0, sa);
     pool_shutdown();
     pool_fill_pending();
-    /* No spawn was even tried (it would have broken the pools). */
+    /* No spawn was even tried (it would have failed). */
     ck_assert_int_eq(q->state, POOL_RUNNING);
-    ck_assert_int_eq(pool_default()->state, POOL_RUNNING);
+    ck_assert_str_eq(q->spawn_error, "");
+    ck_assert_str_eq(pool_default()->spawn_error, "");
     ck_assert(!q->fill_wanted);
     ck_assert(!list_linked(&q->fill_link));
 }
@@ -662,9 +825,10 @@ int main(void)
     tcase_add_test(tc, break_fails_queued_and_stops_workers);
     tcase_add_test(tc, break_after_terminate_is_ignored);
     tcase_add_test(tc, broken_private_pool_waits_for_its_owner);
-    tcase_add_test(tc, startup_deaths_break_the_pool);
+    tcase_add_test(tc, startup_deaths_retry_with_backoff);
     tcase_add_test(tc, a_ready_death_resets_startup_failures);
-    tcase_add_test(tc, spawn_failure_breaks_the_pool);
+    tcase_add_test(tc, spawn_failure_retries_with_backoff);
+    tcase_add_test(tc, spawn_failing_pool_keeps_its_live_workers);
     tcase_add_test(tc, shutdown_stops_spawning);
     tcase_add_test(tc, want_fill_once);
     tcase_add_test(tc, drained_counts);

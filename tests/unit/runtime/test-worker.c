@@ -5,7 +5,10 @@
  * that need EPOLLOUT, deaths (the running task fails with the signal or
  * exit code and its salvaged output; the tasks queued behind it go back to
  * their jobs), maxtasksperchild, termination, deadlines, a pool broken by
- * its initializer or by workers that die at startup, and shutdown.
+ * its initializer, pools whose workers cannot start (spawn errors, deaths
+ * before ready: items fail ENOSPAWN, the loop retries after a backoff, and
+ * the pool recovers once the binary at its worker path works again), and
+ * shutdown.
  *
  * Each wait is a loop_run that stops when a condition holds or its
  * deadline passes (WAIT_MS); nothing sleeps a fixed time.
@@ -37,6 +40,9 @@ static uint64_t h_tick(uint64_t now)
 {
     uint64_t next = sched_tick(now);
     uint64_t n2 = worker_tick(now);
+    if (n2 < next)
+        next = n2;
+    n2 = pool_tick(now);
     if (n2 < next)
         next = n2;
     if (until && now >= until) {
@@ -94,8 +100,11 @@ static void setup(void)
     sa = session_new(1, (uint32_t)getpid(), 0, "test");
 }
 
+static void remove_link_dir(void);
+
 static void teardown(void)
 {
+    remove_link_dir();
     worker_shutdown_all(200, 2000);
     ck_assert_uint_eq(worker_count(), 0);
     while (!list_empty(session_all()))
@@ -646,29 +655,157 @@ START_TEST(deadline_kills_the_worker)
 }
 END_TEST
 
-START_TEST(workers_dying_at_startup_break_the_pool)
+/* A worker path that the test can point at another binary, as when the
+ * real one is missing for a while: a symlink in a private directory. */
+static char link_dir[64], link_path[96];
+
+static void point_worker_at(const char *target)
 {
+    if (!link_dir[0]) {
+        snprintf(link_dir, sizeof link_dir, "/tmp/pp-unit-worker-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(link_dir));
+        snprintf(link_path, sizeof link_path, "%s/worker", link_dir);
+    }
+    char tmp[128];
+    snprintf(tmp, sizeof tmp, "%s/next", link_dir);
+    unlink(tmp);
+    if (target) {
+        ck_assert_int_eq(symlink(target, tmp), 0);
+        ck_assert_int_eq(rename(tmp, link_path), 0);   /* atomic swap */
+    } else {
+        unlink(link_path);
+    }
+}
+
+static void remove_link_dir(void)
+{
+    if (!link_dir[0])
+        return;
+    point_worker_at(NULL);
+    rmdir(link_dir);
+    link_dir[0] = '\0';
+}
+
+/* The pools use link_path as their worker binary, pointed at target. */
+static void restart_pools_with_link(const char *target)
+{
+    point_worker_at(target);
     pool_fini();
-    struct pool_config cfg = { .worker_path = "/bin/false", .default_size = 1,
-                               .cpu_count = 1 };
+    struct pool_config cfg = { .worker_path = link_path, .default_size = 1, .cpu_count = 1 };
     ck_assert_int_eq(pool_init(&cfg), 0);
     list_del(&pool_default()->fill_link);
     pool_default()->fill_wanted = false;
+}
+
+static bool spawn_failing_and_idle(void)
+{
+    return P->spawn_error[0] && P->n_workers == 0;
+}
+
+static bool backoff_doubled_twice(void)
+{
+    return P->respawn_ms >= 4 * POOL_RESPAWN_MIN_MS;
+}
+
+/* Items are fed while the pool is spawn-failing and no worker is left:
+ * they fail at once (J2), never queue. */
+static void assert_fed_items_fail_at_once(const char *prefix, const char *suffix)
+{
+    WAIT_FOR(spawn_failing_and_idle);
+    J2 = job(2, "pt_square", 1, false, int_items(0, 3), 3);
+    ck_assert(sched_job_complete(J2));
+    ck_assert_uint_eq(P->tasks_queued, 0);
+    struct results r;
+    read_results(J2, &r);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(r.item[i].status, WS_ENOSPAWN);
+        const char *m = r.item[i].msg;
+        ck_assert_msg(!strncmp(m, prefix, strlen(prefix)), "%s", m);
+        ck_assert_msg(strlen(m) >= strlen(suffix) &&
+                          !strcmp(m + strlen(m) - strlen(suffix), suffix), "%s", m);
+    }
+}
+
+/* Spawning works again: the pool recovers at its next retry and runs a
+ * task; J3 is that task's job. */
+static void assert_recovers(void)
+{
+    point_worker_at(worker_path);
+    WAIT_FOR(worker_is_ready);
+    ck_assert_int_eq(P->state, POOL_RUNNING);
+    ck_assert_str_eq(P->spawn_error, "");
+    ck_assert_uint_eq(P->respawn_ms, 0);
+    ck_assert_uint_eq(P->respawn_at, 0);
+    ck_assert_uint_eq(P->startup_failures, 0);
+    J = job(3, "pt_square", 1, false, int_items(7, 1), 1);
+    WAIT_FOR(job_done);
+    struct results r;
+    read_results(J, &r);
+    ck_assert_uint_eq(r.n_errors, 0);
+    ck_assert_int_eq(r.item[0].ival, 49);
+    char line[128];
+    snprintf(line, sizeof line, " info: pool %llu (private): workers start again\n",
+             (unsigned long long)P->id);
+    ck_assert_ptr_nonnull(strstr(log_text(), line));
+}
+
+START_TEST(workers_dying_at_startup_retry_until_they_start)
+{
+    restart_pools_with_link("/bin/false");
     private_pool(1, 0, NULL, NULL, 0);
     J = job(1, "pt_square", 1, false, int_items(0, 2), 2);
-    WAIT_FOR(pool_broken_and_idle);
-    ck_assert_int_eq(P->broken_status, WS_ENOSPAWN);
-    const char *m = P->broken_msg;
+    /* Three deaths before ready: the queued items fail, the pool is not
+     * broken, and it keeps retrying with a growing delay. */
+    WAIT_FOR(job_done);
     const char *pre = "workers keep dying at startup (last: worker ";
-    ck_assert_msg(strncmp(m, pre, strlen(pre)) == 0, "%s", m);
     const char *post = " exited with code 1)";
-    ck_assert_msg(strlen(m) > strlen(post) && !strcmp(m + strlen(m) - strlen(post), post),
-                  "%s", m);
+    struct results r;
+    read_results(J, &r);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(r.item[i].status, WS_ENOSPAWN);
+        const char *m = r.item[i].msg;
+        ck_assert_msg(!strncmp(m, pre, strlen(pre)), "%s", m);
+        ck_assert_msg(strlen(m) > strlen(post) && !strcmp(m + strlen(m) - strlen(post), post),
+                      "%s", m);
+    }
+    ck_assert_int_eq(P->state, POOL_RUNNING);
+    ck_assert_ptr_null(P->broken_msg);
+    ck_assert_ptr_nonnull(strstr(log_text(), "; retrying in 100 ms (pool.c:"));
+    assert_fed_items_fail_at_once(pre, post);
+    WAIT_FOR(backoff_doubled_twice);
+    ck_assert_int_eq(P->state, POOL_RUNNING);
+    ck_assert_ptr_nonnull(strstr(log_text(), "; retrying in 400 ms (pool.c:"));
+    assert_recovers();
+    remove_link_dir();
+}
+END_TEST
+
+START_TEST(spawn_failure_retries_until_it_works)
+{
+    restart_pools_with_link(NULL);   /* no binary at the path yet */
+    private_pool(2, 0, NULL, NULL, 0);
+    J = job(1, "pt_square", 1, false, int_items(0, 2), 2);
+    pool_fill_pending();
+    char want[256];
+    snprintf(want, sizeof want, "cannot start worker %s: No such file or directory", link_path);
+    ck_assert_str_eq(P->spawn_error, want);
+    ck_assert_int_eq(P->state, POOL_RUNNING);
+    ck_assert_ptr_null(P->broken_msg);
     ck_assert(job_done());
     struct results r;
     read_results(J, &r);
-    ck_assert_int_eq(r.item[0].status, WS_ENOSPAWN);
-    ck_assert_int_eq(r.item[1].status, WS_ENOSPAWN);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(r.item[i].status, WS_ENOSPAWN);
+        ck_assert_str_eq(r.item[i].msg, want);
+    }
+    assert_fed_items_fail_at_once(want, "");
+    /* The loop retries on its own: 100 ms, then 200 ms, then 400 ms. */
+    WAIT_FOR(backoff_doubled_twice);
+    ck_assert_uint_eq(P->n_workers, 0);
+    assert_recovers();
+    /* Both slots fill once spawning works. */
+    ck_assert_uint_eq(P->n_workers, 2);
+    remove_link_dir();
 }
 END_TEST
 
@@ -717,7 +854,8 @@ int main(void)
     tcase_add_test(tc, maxtasksperchild_replaces_workers);
     tcase_add_test(tc, terminate_kills_running_tasks);
     tcase_add_test(tc, deadline_kills_the_worker);
-    tcase_add_test(tc, workers_dying_at_startup_break_the_pool);
+    tcase_add_test(tc, workers_dying_at_startup_retry_until_they_start);
+    tcase_add_test(tc, spawn_failure_retries_until_it_works);
     tcase_add_test(tc, shutdown_all_reaps_everything);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
