@@ -694,6 +694,100 @@ START_TEST(output_before_each_imap_result)
 }
 END_TEST
 
+
+/* A large map (over two slices: 16384 items, then 32768) goes out in several Submits and its results are collected
+ * as they arrive: the results are the same, in order; one failing item
+ * gives its own status and index. */
+START_TEST(map_pipelined)
+{
+    enum { N = 50000, BAD = 25017 };
+    pp_client *c = it_client(D.url);
+    pp_pool *p = it_pool(c, 2);
+    pp_func *f = it_func("pt_square");
+    pp_value *items = it_ints(0, N), *res = NULL;
+    pp_map_opts mo = { .chunksize = 1000 };
+    it_assert_status(pp_pool_map(p, f, items, &mo, &res), PP_OK);
+    it_assert_squares(res, 0, N);
+    pp_value_free(res);
+    res = NULL;
+    /* The default chunksize too (6250: a slice is one chunk or more). */
+    it_assert_status(pp_pool_map(p, f, items, NULL, &res), PP_OK);
+    it_assert_squares(res, 0, N);
+    pp_value_free(res);
+    res = NULL;
+
+    pp_value_set_string(pp_value_at_mut(items, BAD), "bad");
+    it_assert_status(pp_pool_map(p, f, items, &mo, &res), PP_ETASK);
+    ck_assert_ptr_null(res);
+    ck_assert_int_eq(pp_last_error()->status, PP_ETASK);
+    ck_assert_uint_eq(pp_last_error()->index, BAD);
+    ck_assert_msg(strstr(pp_last_error()->message, "pt_square"), "message: %s",
+                  pp_last_error()->message);
+
+    /* The pool is fine afterwards: every other item squares. */
+    pp_value_set_int(pp_value_at_mut(items, BAD), BAD);
+    it_assert_status(pp_pool_map(p, f, items, &mo, &res), PP_OK);
+    it_assert_squares(res, 0, N);
+    pp_value_free(res);
+    pp_value_free(items);
+    pp_func_free(f);
+    pp_pool_free(p);
+    pp_client_close(c);
+}
+END_TEST
+
+struct outcount {
+    pthread_mutex_t mu;
+    size_t nout, nerr;
+};
+
+static void count_output(void *arg, int fd, const void *data, size_t len)
+{
+    struct outcount *oc = arg;
+    (void)data;
+    pthread_mutex_lock(&oc->mu);
+    if (fd == 1)
+        oc->nout += len;
+    else if (fd == 2)
+        oc->nerr += len;
+    pthread_mutex_unlock(&oc->mu);
+}
+
+/* A pipelined map's output is all written by the time it returns, once. */
+START_TEST(output_before_pipelined_map_returns)
+{
+    enum { N = 50000 };   /* over two slices: pipelined */
+    static struct outcount OC = { .mu = PTHREAD_MUTEX_INITIALIZER };
+    pp_client *c = it_client_named(D.url, "it-output", count_output, &OC);
+    pp_pool *p = it_pool(c, 2);
+    pp_func *f = it_func("pt_print");
+    pp_value *items = pp_value_list(), *res = NULL;
+    for (int i = 0; i < N; i++) {
+        char w[32];
+        snprintf(w, sizeof w, "w%05d", i);
+        pp_value_append(items, pp_value_string(w));
+    }
+    pp_map_opts mo = { .chunksize = 500 };
+    it_assert_status(pp_pool_map(p, f, items, &mo, &res), PP_OK);
+    pthread_mutex_lock(&OC.mu);
+    size_t nout = OC.nout, nerr = OC.nerr;
+    pthread_mutex_unlock(&OC.mu);
+    ck_assert_uint_eq(nout, (size_t)N * strlen("out:w00000\n"));
+    ck_assert_uint_eq(nerr, (size_t)N * strlen("err:w00000\n"));
+    ck_assert_uint_eq(pp_value_len(res), N);
+    for (int i = 0; i < N; i++) {
+        char w[32];
+        snprintf(w, sizeof w, "w%05d", i);
+        ck_assert_str_eq(pp_value_get_string(pp_value_at(res, (size_t)i), NULL), w);
+    }
+    pp_value_free(res);
+    pp_value_free(items);
+    pp_func_free(f);
+    pp_pool_free(p);
+    pp_client_close(c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("integ-map");
@@ -707,6 +801,7 @@ static Suite *suite(void)
     tcase_add_test(tc, starmap_add);
     tcase_add_test(tc, echo_value_kinds);
     tcase_add_test(tc, map_big_results);
+    tcase_add_test(tc, map_pipelined);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("imap");
@@ -735,6 +830,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, output_before_map_returns);
     tcase_add_test(tc, output_before_each_imap_result);
+    tcase_add_test(tc, output_before_pipelined_map_returns);
     suite_add_tcase(s, tc);
     return s;
 }

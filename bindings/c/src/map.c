@@ -299,45 +299,147 @@ static const Polypool__V1__CollectReply *reply_results(const Polypool__V1__Reply
     return NULL;
 }
 
+/* Collects the results of job jr->job_id until the daemon lists it in
+ * `done` (or something fails), with the deadline rules of a blocking call. */
+static pp_status collect_job(pp_client *c, job_results *jr, int timeout_ms, pp_status st)
+{
+    int64_t give_up = timeout_ms > 0 ? clock_ms() + timeout_ms + 5000 : -1;
+    while (st == PP_OK && !jr->done) {
+        if (give_up >= 0 && clock_ms() > give_up) {
+            st = PP_ETIMEDOUT;
+            jr_fail(jr, st, "the daemon did not finish the job by its deadline");
+            break;
+        }
+        Polypool__V1__Reply *r = NULL;
+        uint64_t job = jr->job_id;
+        st = collect(c, &job, 1, 1000, &r);
+        if (st != PP_OK) {
+            if (st == PP_ETIMEDOUT && !atomic_load(&c->lost))
+                st = PP_OK;      /* a slow answer: ask again */
+            else
+                jr_fail(jr, st, pp_last_error()->message);
+            continue;
+        }
+        st = absorb(c, jr, reply_results(r));
+        client_reply_free(r);
+    }
+    return st;
+}
+
+/* Pipelining a large map: the input goes out in slices of whole chunks
+ * (so that the daemon cuts the same tasks), the first ones small, so that
+ * workers start while the client encodes the rest; the results are then
+ * collected batch by batch, decoded while the workers run the later tasks.
+ * An input that fits in the first slice takes one Submit{wait} instead. */
+#define PIPE_FIRST_ITEMS 16384           /* a slice's least items, doubling */
+#define PIPE_FIRST_BYTES ((size_t)256 << 10) /* ... or bytes, doubling */
+
+/* Encodes items from *pos into enc (reset first): up to the end of a chunk
+ * once the slice holds min_items items or min_bytes bytes, or up to
+ * `budget` bytes, whichever comes first. */
+static pp_status encode_slice(codec_enc *enc, const pp_value *items, size_t *pos,
+                              size_t chunksize, size_t min_items, size_t min_bytes,
+                              size_t budget)
+{
+    size_t n = pp_value_len(items);
+    size_t i = *pos, start = *pos;
+    codec_enc_reset(enc);
+    enc_mark m = {0};
+    pp_status st = PP_OK;
+    while (i < n) {
+        const pp_value *x = items->u.c.items[i];
+        st = codec_enc_value(enc, x);
+        if (st != PP_OK) {
+            error_set(st, "item %zu cannot be sent: %s", i,
+                      st == PP_EINVAL ? "a handle or a tree nested too deeply"
+                                      : "out of memory");
+            break;
+        }
+        i++;
+        if (x && x->kind == PP_INT) {
+            /* what enc_measure would add for one kind and one int */
+            m.bytes += 1 + varint_size(((uint64_t)x->u.i << 1) ^ (uint64_t)(x->u.i >> 63));
+            m.k++;
+            m.i++;
+        } else {
+            enc_measure(enc, &m);
+        }
+        if (m.bytes >= budget)
+            break;
+        /* A tail smaller than a slice goes with this one. */
+        size_t got = i - start;
+        if (got % chunksize == 0 && (got >= min_items || m.bytes >= min_bytes) &&
+            n - i >= min_items)
+            break;
+    }
+    *pos = i;
+    return st;
+}
+
 /* Runs a whole job to completion and gives its LIST of results. */
 static pp_status run_job(pp_pool *p, const pp_func *f, const pp_value *items, size_t chunksize,
                          bool star, int timeout_ms, pp_value **results)
 {
     pp_client *c = p->client;
     uint64_t job = client_job_id(c);
+    size_t n = pp_value_len(items);
     job_results jr;
-    if (job_results_init(&jr, job, pp_value_len(items)) != PP_OK) {
+    if (job_results_init(&jr, job, n) != PP_OK) {
         error_set(PP_ENOMEM, "out of memory");
         return PP_ENOMEM;
     }
+    if (!chunksize)
+        chunksize = 1;
+    size_t budget = client_submit_budget(c);
+    size_t min_items = PIPE_FIRST_ITEMS, min_bytes = PIPE_FIRST_BYTES;
+    codec_enc enc;
+    codec_enc_init(&enc);
+    size_t i = 0;
+    bool created = false;
     Polypool__V1__Reply *r = NULL;
-    pp_status st = job_submit_list(p, f, job, items, chunksize, star, true, false, timeout_ms, &r);
-    if (st != PP_OK) {
-        job_results_fini(&jr);
-        return st;
-    }
-    st = absorb(c, &jr, reply_results(r));
-    client_reply_free(r);
-    int64_t give_up = timeout_ms > 0 ? clock_ms() + timeout_ms + 5000 : -1;
-    while (st == PP_OK && !jr.done) {
-        if (give_up >= 0 && clock_ms() > give_up) {
-            st = PP_ETIMEDOUT;
-            jr_fail(&jr, st, "the daemon did not finish the job by its deadline");
+    pp_status st = PP_OK;
+    while (st == PP_OK) {
+        st = encode_slice(&enc, items, &i, chunksize, min_items, min_bytes, budget);
+        if (st != PP_OK)
             break;
-        }
+        bool last = i == n;
+        /* Only a job whose input fits in one slice waits in its Submit. */
+        bool wait = last && !created;
         r = NULL;
-        st = collect(c, &job, 1, 1000, &r);
-        if (st != PP_OK) {
-            if (st == PP_ETIMEDOUT && !atomic_load(&c->lost))
-                st = PP_OK;      /* a slow answer: ask again */
-            else
-                jr_fail(&jr, st, pp_last_error()->message);
-            continue;
-        }
+        st = submit_one(p, created ? NULL : f, job, &enc, chunksize, star, !last, wait, false,
+                        timeout_ms, &r);
+        if (st != PP_OK)
+            break;
+        created = true;
         st = absorb(c, &jr, reply_results(r));
         client_reply_free(r);
+        if (last || st != PP_OK)
+            break;
+        /* Take what is ready (no waiting): decode it while the workers
+         * run the tasks already sent. */
+        uint64_t jid = job;
+        r = NULL;
+        st = collect(c, &jid, 1, 0, &r);
+        if (st != PP_OK)
+            break;
+        st = absorb(c, &jr, reply_results(r));
+        client_reply_free(r);
+        if (min_items < n)
+            min_items *= 2;
+        if (min_bytes < budget)
+            min_bytes *= 2;
     }
-    if (st != PP_OK) {
+    codec_enc_fini(&enc);
+    if (st != PP_OK && !jr.failed) {
+        error_rec saved = {0};
+        error_rec_from_last(&saved);
+        jr.failed = true;
+        jr.first_error = saved;
+    }
+    if (created)
+        st = collect_job(c, &jr, timeout_ms, st);
+    if (st != PP_OK && created) {
+        /* Part of the input (or all of it) is in: do not leave the job behind. */
         if (st != PP_ECONNRESET && st != PP_EFORKED)
             client_cancel_job(c, job);
         if (!jr.failed)
