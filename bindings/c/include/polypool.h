@@ -322,7 +322,9 @@ pp_status pp_pool_terminate(pp_pool *p);
 /* Waits until the pool's work is done and its workers have exited.
  * PP_EBUSY if the pool was not closed or terminated; PP_ETIMEDOUT. */
 pp_status pp_pool_join(pp_pool *p, int timeout_ms);
-/* Releases the handle; a private pool still running is terminated. */
+/* Releases the handle; a private pool still running is terminated. When
+ * it was the client's last handle to a named (or the default) pool, the
+ * client detaches from that pool, as pp_pool_close does. */
 void pp_pool_free(pp_pool *p);
 
 unsigned pp_pool_size(const pp_pool *p);

@@ -633,6 +633,7 @@ static void client_destroy(pp_client *c)
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->collector_cv);
     pthread_cond_destroy(&c->future_cv);
+    free(c->pool_refs);
     free(c->async_jobs.keys);
     free(c->async_jobs.vals);
     free(c->address);

@@ -168,6 +168,10 @@ struct pp_client {
     uint64_t queued_seq;           /* submissions queued so far */
     uint64_t acked_seq;            /* ... of which the daemon answered (or that failed) */
     client_acall submit_call, collect_call;
+    /* Open handles per shared (named or default) pool: the client detaches
+     * from such a pool when it frees its last handle to it. */
+    struct pool_ref { uint64_t id; unsigned refs; } *pool_refs;
+    size_t n_pool_refs, cap_pool_refs;
 };
 
 pp_status client_acall_init(pp_client *c, client_acall *a);

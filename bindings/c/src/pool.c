@@ -7,6 +7,34 @@
 #include "codec.h"
 #include "internal.h"
 
+/* Counts a handle to shared pool `id` (c->mu held). Returns the count
+ * after the change, or -1 when out of memory (the handle then detaches on
+ * its own free, which is merely early). */
+static int pool_ref_add(pp_client *c, uint64_t id, int delta)
+{
+    for (size_t i = 0; i < c->n_pool_refs; i++) {
+        if (c->pool_refs[i].id != id)
+            continue;
+        unsigned n = c->pool_refs[i].refs + (unsigned)delta;
+        c->pool_refs[i].refs = n;
+        if (n == 0)
+            c->pool_refs[i] = c->pool_refs[--c->n_pool_refs];
+        return (int)n;
+    }
+    if (delta <= 0)
+        return 0;
+    if (c->n_pool_refs == c->cap_pool_refs) {
+        size_t cap = c->cap_pool_refs ? c->cap_pool_refs * 2 : 4;
+        struct pool_ref *r = realloc(c->pool_refs, cap * sizeof *r);
+        if (!r)
+            return -1;
+        c->pool_refs = r;
+        c->cap_pool_refs = cap;
+    }
+    c->pool_refs[c->n_pool_refs++] = (struct pool_ref){ .id = id, .refs = 1 };
+    return 1;
+}
+
 static pp_status pool_open(pp_client *c, Polypool__V1__PoolMode mode, const char *name,
                            const pp_pool_opts *opts, pp_pool **out)
 {
@@ -82,6 +110,11 @@ static pp_status pool_open(pp_client *c, Polypool__V1__PoolMode mode, const char
     p->size = r->pool->size ? r->pool->size : (c->cpu_count ? c->cpu_count : 1);
     p->is_private = mode == POLYPOOL__V1__POOL_MODE__POOL_MODE_PRIVATE;
     client_reply_free(r);
+    if (!p->is_private) {
+        pthread_mutex_lock(&c->mu);
+        pool_ref_add(c, p->id, +1);
+        pthread_mutex_unlock(&c->mu);
+    }
     *out = p;
     return PP_OK;
 }
@@ -146,9 +179,20 @@ void pp_pool_free(pp_pool *p)
 {
     if (!p)
         return;
-    if (p->is_private && !p->closed && !atomic_load(&p->client->lost) &&
-        getpid() == p->client->pid)
-        pool_close(p, true);
+    pp_client *c = p->client;
+    bool usable = !p->closed && !atomic_load(&c->lost) && getpid() == c->pid;
+    if (p->is_private) {
+        if (usable)
+            pool_close(p, true);
+    } else {
+        /* The last handle to a shared pool detaches this client from it, so
+         * that a named pool goes away with its last user. */
+        pthread_mutex_lock(&c->mu);
+        int left = pool_ref_add(c, p->id, -1);
+        pthread_mutex_unlock(&c->mu);
+        if (left == 0 && usable)
+            pool_close(p, false);
+    }
     free(p->name);
     free(p);
 }
