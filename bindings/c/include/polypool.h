@@ -319,8 +319,10 @@ pp_status pp_pool_close(pp_pool *p);
 /* Stops now: unfinished items of this client's jobs fail with PP_ECLOSED;
  * a private pool's workers are killed. Idempotent. */
 pp_status pp_pool_terminate(pp_pool *p);
-/* Waits until the pool's work is done and its workers have exited.
- * PP_EBUSY if the pool was not closed or terminated; PP_ETIMEDOUT. */
+/* Waits until the pool's work is done, its workers have exited, and every
+ * future of this client on the pool is ready (as multiprocessing's join
+ * leaves every AsyncResult ready). PP_EBUSY if the pool was not closed or
+ * terminated; PP_ETIMEDOUT. */
 pp_status pp_pool_join(pp_pool *p, int timeout_ms);
 /* Releases the handle; a private pool still running is terminated. When
  * it was the client's last handle to a named (or the default) pool, the

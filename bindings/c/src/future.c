@@ -48,6 +48,7 @@ enum future_phase { F_QUEUED, F_SENDING, F_SUBMITTED };
 struct pp_future {
     pp_client *client;
     uint64_t job;
+    uint64_t pool_id;         /* the pool it was submitted to */
     bool is_apply;            /* the result is the single item, not the LIST */
     job_results jr;
     bool ready;
@@ -655,6 +656,57 @@ void future_outbox_flush(pp_client *c)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* True while a future the user still holds, submitted to pool_id, is not
+ * ready (c->mu held). */
+static bool pool_has_pending(const pp_client *c, uint64_t pool_id)
+{
+    const future_map *m = &c->async_jobs;
+    for (size_t i = 0; i < m->cap; i++) {
+        const pp_future *f = m->keys[i] ? m->vals[i] : NULL;
+        if (f && f->pool_id == pool_id && !f->ready && !f->orphan)
+            return true;
+    }
+    return false;
+}
+
+bool future_wait_pool(pp_client *c, uint64_t pool_id, int timeout_ms)
+{
+    struct timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    if (timeout_ms > 0) {
+        end.tv_sec += timeout_ms / 1000;
+        end.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (end.tv_nsec >= 1000000000L) {
+            end.tv_sec++;
+            end.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&c->mu);
+    bool pending;
+    while ((pending = pool_has_pending(c, pool_id)) && timeout_ms != 0) {
+        /* Wake at least every 50 ms: a lost connection fails the futures
+         * from the collector, which broadcasts, but never wait blind. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (timeout_ms > 0) {
+            if (ts.tv_sec > end.tv_sec || (ts.tv_sec == end.tv_sec && ts.tv_nsec > end.tv_nsec))
+                ts = end;
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+                break;
+        }
+        pthread_cond_timedwait(&c->future_cv, &c->mu, &ts);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return !pending;
+}
+
 /* ---- submitting -------------------------------------------------------- */
 
 static bool is_seq(const pp_value *v)
@@ -744,6 +796,7 @@ static pp_status future_submit(pp_pool *p, const pp_func *f, const pp_value *ite
     if (!fut)
         goto nomem;
     fut->client = c;
+    fut->pool_id = p->id;
     fut->job = client_job_id(c);
     fut->is_apply = is_apply;
     fut->cb = cb;

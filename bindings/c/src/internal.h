@@ -256,5 +256,10 @@ void future_collector_stop(pp_client *c);
  * that a call made after an apply_async is handled after it. No-op on the
  * collector thread. */
 void future_outbox_flush(pp_client *c);
+/* Waits until every future the user holds that was submitted to pool_id is
+ * ready (negative timeout: forever; 0: just check). True when none is left
+ * pending. pp_pool_join uses it, so that after a join every AsyncResult of
+ * the pool is ready, as in multiprocessing. */
+bool future_wait_pool(pp_client *c, uint64_t pool_id, int timeout_ms);
 
 #endif

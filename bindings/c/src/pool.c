@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -172,7 +173,26 @@ pp_status pp_pool_join(pp_pool *p, int timeout_ms)
         req.timeout_ms = 1;
     else if (timeout_ms > 0)
         req.timeout_ms = (uint64_t)timeout_ms;
-    return client_rpc(p->client, &req, timeout_ms, NULL);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pp_status st = client_rpc(p->client, &req, timeout_ms, NULL);
+    if (st != PP_OK)
+        return st;
+    /* The daemon is done; the results of this pool's futures may still be
+     * on their way to the collector thread. Join returns once they are in. */
+    int left = timeout_ms;
+    if (timeout_ms > 0) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long spent = (t1.tv_sec - t0.tv_sec) * 1000L + (t1.tv_nsec - t0.tv_nsec) / 1000000L;
+        left = spent >= timeout_ms ? 0 : timeout_ms - (int)spent;
+    }
+    if (!future_wait_pool(p->client, p->id, left)) {
+        error_set(PP_ETIMEDOUT, "pool %llu: results still arriving after %d ms",
+                  (unsigned long long)p->id, timeout_ms);
+        return PP_ETIMEDOUT;
+    }
+    return PP_OK;
 }
 
 void pp_pool_free(pp_pool *p)
