@@ -178,13 +178,7 @@ static int slot_wait(pp_client *c, struct call_slot *s)
         if (aborted) {
             pthread_cond_wait(&s->cv, &s->mu);
         } else {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += 50 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = ts_after_ms(50);
             pthread_cond_timedwait(&s->cv, &s->mu, &ts);
         }
     }

@@ -540,13 +540,7 @@ static void *collector_main(void *arg)
             client_reply_free(r);
             if (st != PP_OK && st != PP_ETIMEDOUT && !atomic_load(&c->lost)) {
                 /* A daemon-side hiccup: do not spin on it. */
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                ts.tv_nsec += 50 * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
+                struct timespec ts = ts_after_ms(50);
                 pthread_cond_timedwait(&c->collector_cv, &c->mu, &ts);
             }
             progress = true;
@@ -576,13 +570,7 @@ static void *collector_main(void *arg)
             continue;
         if (sc->busy || cc->busy || c->async_jobs.count) {
             /* Wake up now and then to notice a vanished daemon. */
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += 50 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = ts_after_ms(50);
             pthread_cond_timedwait(&c->collector_cv, &c->mu, &ts);
         } else {
             pthread_cond_wait(&c->collector_cv, &c->mu);
@@ -643,13 +631,7 @@ void future_outbox_flush(pp_client *c)
     if (c->collector_started && !pthread_equal(pthread_self(), c->collector)) {
         uint64_t want = c->queued_seq;
         while (c->acked_seq < want && !atomic_load(&c->lost) && !atomic_load(&c->closing)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += 50 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = ts_after_ms(50);
             pthread_cond_timedwait(&c->future_cv, &c->mu, &ts);
         }
     }
@@ -671,34 +653,18 @@ static bool pool_has_pending(const pp_client *c, uint64_t pool_id)
 
 bool future_wait_pool(pp_client *c, uint64_t pool_id, int timeout_ms)
 {
-    struct timespec end;
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    if (timeout_ms > 0) {
-        end.tv_sec += timeout_ms / 1000;
-        end.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (end.tv_nsec >= 1000000000L) {
-            end.tv_sec++;
-            end.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec end = ts_after_ms(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&c->mu);
     bool pending;
     while ((pending = pool_has_pending(c, pool_id)) && timeout_ms != 0) {
         /* Wake at least every 50 ms: a lost connection fails the futures
          * from the collector, which broadcasts, but never wait blind. */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 50 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = ts_after_ms(50);
         if (timeout_ms > 0) {
-            if (ts.tv_sec > end.tv_sec || (ts.tv_sec == end.tv_sec && ts.tv_nsec > end.tv_nsec))
+            if (ts_before(&end, &ts))
                 ts = end;
-            struct timespec now;
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+            struct timespec now = ts_after_ms(0);
+            if (!ts_before(&now, &end))
                 break;
         }
         pthread_cond_timedwait(&c->future_cv, &c->mu, &ts);
@@ -926,16 +892,7 @@ static bool wait_ready(pp_future *f, int timeout_ms)
         return true;
     if (timeout_ms == 0)
         return false;
-    struct timespec ts;
-    if (timeout_ms > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += timeout_ms / 1000;
-        ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec ts = ts_after_ms(timeout_ms > 0 ? timeout_ms : 0);
     while (!f->ready) {
         if (timeout_ms < 0) {
             pthread_cond_wait(&c->future_cv, &c->mu);

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <nng/nng.h>
 
@@ -248,6 +249,29 @@ pp_status job_submit_list(pp_pool *p, const pp_func *f, uint64_t job,
                           const pp_value *items, size_t chunksize, bool star,
                           bool wait, bool async, int timeout_ms,
                           Polypool__V1__Reply **reply_out);
+
+/* ---- time ---------------------------------------------------------------- */
+
+/* The CLOCK_MONOTONIC time `ms` milliseconds from now: a deadline for
+ * pthread_cond_timedwait on the client's condvars (all monotonic). */
+static inline struct timespec ts_after_ms(long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+/* a < b */
+static inline bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
 
 /* ---- futures (future.c) ------------------------------------------------ */
 
