@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pyenv.h"
 #include "loop.h"
 #include "scheduler.h"
 #include "session.h"
@@ -132,6 +133,38 @@ fail:
     return NULL;
 }
 
+void pool_set_env(struct pool *p, struct pyenv *env, bool initializer)
+{
+    pyenv_unref(p->env);
+    p->env = pyenv_ref(env);
+    if (initializer) {
+        pyenv_unref(p->init_env);
+        p->init_env = pyenv_ref(env);
+    }
+}
+
+struct pyenv *pool_wanted_env(const struct pool *p)
+{
+    if (p->init_env)
+        return p->init_env;
+    list_for_each (l, &p->rr) {
+        const struct job *j = container_of(l, struct job, rr_link);
+        if (!j->env || j->env == p->env)
+            continue;
+        bool served = false;
+        list_for_each (m, &p->workers) {
+            const struct worker *w = container_of(m, struct worker, pool_link);
+            if (w->env == j->env && w->state != WORKER_EXITING && w->state != WORKER_DEAD) {
+                served = true;
+                break;
+            }
+        }
+        if (!served)
+            return j->env;
+    }
+    return p->env;
+}
+
 struct pool *pool_by_name(const char *name)
 {
     list_for_each (l, &pools) {
@@ -175,6 +208,8 @@ void pool_free(struct pool *p)
     free(p->init_sym);
     free(p->initargs);
     free(p->broken_msg);
+    pyenv_unref(p->env);
+    pyenv_unref(p->init_env);
     free(p);
 }
 
@@ -380,11 +415,12 @@ void pool_fill_pending(void)
         p->fill_wanted = false;
         while (needs_workers(p)) {
             const char *err = NULL;
-            struct worker *w = worker_spawn(p, config.worker_path, &err);
+            struct pyenv *env = pool_wanted_env(p);
+            struct worker *w = worker_spawn(p, config.worker_path, env, &err);
             if (!w) {
                 char msg[512];
-                snprintf(msg, sizeof msg, "cannot start worker %s: %s", config.worker_path,
-                         err ? err : "unknown error");
+                snprintf(msg, sizeof msg, "cannot start worker %s: %s",
+                         env ? env->interpreter : config.worker_path, err ? err : "unknown error");
                 spawn_failed(p, msg);
                 pool_check(p);
                 break;

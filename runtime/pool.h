@@ -32,6 +32,7 @@
 
 #include "util.h"
 
+struct pyenv;
 struct session;
 
 enum pool_kind { POOL_DEFAULT, POOL_PRIVATE, POOL_NAMED };
@@ -43,7 +44,11 @@ struct pool {
     enum pool_kind kind;
     enum pool_state state;
     uint32_t size, maxtasks;
-    char *init_lib, *init_sym;     /* NULL: no initializer */
+    char *init_lib, *init_sym;     /* NULL: no initializer; a Python one when init_env */
+    /* Python: workers started ahead of tasks are worker hosts of `env`
+     * (NULL: C workers). A Python initializer must run in every worker, so
+     * with init_env set every worker is a host of it and env == init_env. */
+    struct pyenv *env, *init_env;
     uint8_t *initargs;             /* packed Values, or NULL */
     size_t initargs_len;
     struct session *owner;         /* private pools */
@@ -97,6 +102,15 @@ int pool_attach(struct pool *p, struct session *s);
 /* Detaches s; a named pool with no sessions left closes (and is destroyed
  * once drained). */
 void pool_detach(struct pool *p, struct session *s);
+
+/* Sets the environment of the workers p starts ahead of tasks (see struct
+ * pool); `initializer`: the pool's initializer is a Python function of env.
+ * Call right after pool_new. */
+void pool_set_env(struct pool *p, struct pyenv *env, bool initializer);
+
+/* Which kind of worker p should start next: the environment of queued
+ * Python work no worker of p can run, else p->env (NULL: a C worker). */
+struct pyenv *pool_wanted_env(const struct pool *p);
 
 /* Stops accepting jobs; workers exit once the queued work is done. */
 void pool_close(struct pool *p);

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "loop.h"
 #include "pool.h"
+#include "pyenv.h"
 #include "session.h"
 #include "worker.h"
 
@@ -113,6 +114,7 @@ static void job_free(struct job *j)
     list_del(&j->rr_link);
     free(j->library);
     free(j->symbol);
+    pyenv_unref(j->env);
     free(j);
 }
 
@@ -364,9 +366,23 @@ uint32_t sched_batch_size(const struct pool *p, const struct worker *w)
 
 struct task *sched_take_task(struct pool *p)
 {
-    if (list_empty(&p->rr))
+    return sched_take_task_for(p, NULL);
+}
+
+struct task *sched_take_task_for(struct pool *p, const struct worker *w)
+{
+    /* The first job of the ring this worker can run: in a pool of C
+     * workers and Python hosts, a C worker skips Python jobs. */
+    struct job *j = NULL;
+    list_for_each (l, &p->rr) {
+        struct job *c = container_of(l, struct job, rr_link);
+        if (!w || worker_runs(w, c->env)) {
+            j = c;
+            break;
+        }
+    }
+    if (!j)
         return NULL;
-    struct job *j = container_of(p->rr.next, struct job, rr_link);
     list_del(&j->rr_link);
     struct task *t;
     if (!list_empty(&j->requeued)) {
@@ -407,6 +423,34 @@ struct task *sched_take_task(struct pool *p)
     return t;
 }
 
+/* Worker w is idle and none of the queued work is for it: Python work for
+ * an environment no worker of the pool runs (or too few for its queue).
+ * w exits and the pool fills its place with a host of that environment
+ * (pool_wanted_env); the pool never grows beyond its size. */
+static void maybe_retire(struct worker *w)
+{
+    struct pool *p = w->pool;
+    if (w->n_inflight || p->init_env || w->state != WORKER_READY)
+        return;
+    list_for_each (l, &p->rr) {
+        const struct job *j = container_of(l, struct job, rr_link);
+        if (worker_runs(w, j->env))
+            continue;
+        uint64_t able = 0;
+        list_for_each (m, &p->workers) {
+            const struct worker *o = container_of(m, struct worker, pool_link);
+            if (o->state != WORKER_EXITING && o->state != WORKER_DEAD && worker_runs(o, j->env))
+                able++;
+        }
+        if (able < j->queued_tasks) {
+            log_debug("pool %llu: worker %d makes room for %s", (unsigned long long)p->id,
+                      (int)w->pid, pyenv_label(j->env));
+            worker_send_exit(w);
+            return;
+        }
+    }
+}
+
 void sched_dispatch_worker(struct worker *w)
 {
     struct pool *p = w->pool;
@@ -424,11 +468,12 @@ void sched_dispatch_worker(struct worker *w)
     uint32_t b = sched_batch_size(p, w);
     uint32_t sent = 0;
     while (sent < b) {
-        struct task *t = sched_take_task(p);
+        struct task *t = sched_take_task_for(p, w);
         if (!t)
             break;
         struct job *j = t->job;
-        if (wire_pack_task(&w->out, t->id, j->id, t->first, j->library, j->symbol, j->star,
+        if (wire_pack_task(&w->out, t->id, j->id, t->first, j->library, j->symbol,
+                           j->env != NULL, j->star,
                            t->items, &t->from, &t->to) < 0) {
             struct wire_error e = { .status = WS_ENOMEM,
                                     .message = "out of memory packing the task" };
@@ -442,8 +487,10 @@ void sched_dispatch_worker(struct worker *w)
         p->tasks_running++;
         sent++;
     }
-    if (!sent)
+    if (!sent) {
+        maybe_retire(w);
         return;
+    }
     w->last_batch = sent;
     if (p->maxtasks && w->tasks_sent >= p->maxtasks)
         worker_send_exit(w);

@@ -66,7 +66,8 @@ struct job {
     struct session *sess;
     struct pool *pool;          /* NULL once detached from its pool */
     uint64_t pool_id;
-    char *library, *symbol;
+    char *library, *symbol;     /* or Python module and qualified name when env */
+    struct pyenv *env;          /* Python jobs: where they run; NULL: C */
     uint32_t chunksize;
     bool star, more, async, wait;
     bool expired, forgotten;
@@ -127,6 +128,8 @@ uint32_t sched_batch_size(const struct pool *p, const struct worker *w);
 /* Takes the next task of pool p round-robin; NULL when none. The task is
  * counted as running. Exposed for tests. */
 struct task *sched_take_task(struct pool *p);
+/* The same, among the jobs worker w can run (worker_runs). */
+struct task *sched_take_task_for(struct pool *p, const struct worker *w);
 
 /* A task came back with result bytes rbuf[off..off+len) (rbuf is consumed).
  * The task leaves the worker (the caller unlinked it). */

@@ -40,6 +40,7 @@
 #include "loop.h"
 #include "pool.h"
 #include "pp_config.h"
+#include "pyenv.h"
 #include "scheduler.h"
 #include "session.h"
 #include "util.h"
@@ -454,21 +455,58 @@ static nng_msg *h_hello(const Polypool__V1__Request *rq, nng_pipe pipe)
     return pack_reply(&r);
 }
 
-static int check_function(const Polypool__V1__Function *f, const char **why)
+static bool nonempty(const char *s)
 {
+    return s && s[0];
+}
+
+/* Interns a PyEnv (a new reference in *out). -1 with *why when it is not
+ * usable: the interpreter must be an absolute path. */
+static int intern_env(const Polypool__V1__PyEnv *pe, struct pyenv **out, const char **why)
+{
+    if (!pe || !nonempty(pe->interpreter) || pe->interpreter[0] != '/') {
+        *why = "a Python function needs an environment with an absolute interpreter path";
+        return -1;
+    }
+    if (pe->n_path > 4096) {
+        *why = "the environment's path has over 4096 entries";
+        return -1;
+    }
+    *out = pyenv_intern(pe->interpreter, pe->path, pe->n_path, pe->main_path,
+                        pe->main_module, pe->cwd);
+    if (!*out) {
+        *why = "out of memory";
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks f; for a Python function also interns its environment into
+ * *env (NULL for C). The names go to *a and *b (borrowed from f). */
+static int check_function(const Polypool__V1__Function *f, const char **a, const char **b,
+                          struct pyenv **env, const char **why)
+{
+    *env = NULL;
     if (!f || f->kind_case == POLYPOOL__V1__FUNCTION__KIND__NOT_SET) {
         *why = "a function is required";
         return -1;
     }
     if (f->kind_case == POLYPOOL__V1__FUNCTION__KIND_PY) {
-        *why = "python functions need the polypool Python package";
-        return -1;
+        if (!f->py || !nonempty(f->py->module) || !nonempty(f->py->qualname)) {
+            *why = "a Python function needs a module and a qualified name";
+            return -1;
+        }
+        *a = f->py->module;
+        *b = f->py->qualname;
+        return intern_env(f->py->env, env, why);
     }
-    if (f->kind_case != POLYPOOL__V1__FUNCTION__KIND_C || !f->c || !f->c->library ||
-        !f->c->library[0] || !f->c->symbol || !f->c->symbol[0]) {
+    if (f->kind_case != POLYPOOL__V1__FUNCTION__KIND_C || !f->c || !nonempty(f->c->library) ||
+        !nonempty(f->c->symbol)) {
         *why = "a C function needs a library and a symbol";
         return -1;
     }
+    *a = f->c->library;
+    *b = f->c->symbol;
     return 0;
 }
 
@@ -486,19 +524,33 @@ static nng_msg *pool_info(uint64_t req_id, const struct pool *p, bool created)
     return pack_reply(&r);
 }
 
+static nng_msg *create_pool(struct session *s, const Polypool__V1__Request *rq,
+                            const Polypool__V1__PoolCreate *pc, const char *lib,
+                            const char *sym, struct pyenv *env, bool py_init);
+
 static nng_msg *h_pool_create(struct session *s, const Polypool__V1__Request *rq)
 {
     const Polypool__V1__PoolCreate *pc = rq->pool_create;
     const char *why;
     const char *lib = NULL, *sym = NULL;
+    struct pyenv *init_env = NULL, *env = NULL;
     if (pc->size > 4096)
         return reply_status(rq->id, WS_EINVAL, "pool size %u is over the limit (4096)", pc->size);
-    if (pc->initializer) {
-        if (check_function(pc->initializer, &why) < 0)
-            return reply_status(rq->id, WS_EINVAL, "initializer: %s", why);
-        lib = pc->initializer->c->library;
-        sym = pc->initializer->c->symbol;
-    }
+    if (pc->initializer && check_function(pc->initializer, &lib, &sym, &init_env, &why) < 0)
+        return reply_status(rq->id, WS_EINVAL, "initializer: %s", why);
+    if (pc->python && !init_env && intern_env(pc->python, &env, &why) < 0)
+        return reply_status(rq->id, WS_EINVAL, "python: %s", why);
+    nng_msg *m = create_pool(s, rq, pc, lib, sym, init_env ? init_env : env, init_env != NULL);
+    pyenv_unref(init_env);
+    pyenv_unref(env);
+    return m;
+}
+
+static nng_msg *create_pool(struct session *s, const Polypool__V1__Request *rq,
+                            const Polypool__V1__PoolCreate *pc, const char *lib,
+                            const char *sym, struct pyenv *env, bool py_init)
+{
+    const char *why;
     uint8_t *args = NULL;
     size_t args_len = 0, n;
     if (pc->initargs) {
@@ -514,6 +566,8 @@ static nng_msg *h_pool_create(struct session *s, const Polypool__V1__Request *rq
     switch (pc->mode) {
     case POLYPOOL__V1__POOL_MODE__POOL_MODE_PRIVATE:
         p = pool_new(POOL_PRIVATE, "", pc->size, pc->maxtasksperchild, lib, sym, args, args_len, s);
+        if (p)
+            pool_set_env(p, env, py_init);
         m = p ? pool_info(rq->id, p, true) : reply_status(rq->id, WS_ENOMEM, "out of memory");
         break;
     case POLYPOOL__V1__POOL_MODE__POOL_MODE_CREATE:
@@ -534,8 +588,9 @@ static nng_msg *h_pool_create(struct session *s, const Polypool__V1__Request *rq
         }
         bool created = !p;
         if (!p)
-            p = pool_new(POOL_NAMED, name, pc->size, pc->maxtasksperchild, lib, sym, args,
-                         args_len, NULL);
+            if ((p = pool_new(POOL_NAMED, name, pc->size, pc->maxtasksperchild, lib, sym, args,
+                              args_len, NULL)))
+                pool_set_env(p, env, py_init);
         if (!p || pool_attach(p, s) < 0) {
             m = reply_status(rq->id, WS_ENOMEM, "out of memory");
             break;
@@ -624,10 +679,26 @@ static int submit_fail(struct submit_out *o, int status, const char *fmt, ...)
  * `timeout_ms` as the deadline of a new job (0: none). Shared by Submit
  * and SubmitBatch. Returns 0 with o->job set, or -1 with o->status and
  * o->detail. Does not park: the caller handles `wait`. */
+static int submit_job_env(struct session *s, struct wire_req *wr,
+                          const Polypool__V1__Submit *sub, uint64_t timeout_ms,
+                          struct submit_out *o, struct pyenv **env);
+
 static int submit_job(struct session *s, struct wire_req *wr, const Polypool__V1__Submit *sub,
                       uint64_t timeout_ms, struct submit_out *o)
 {
+    /* The job takes its own reference to the environment. */
+    struct pyenv *env = NULL;
+    int rv = submit_job_env(s, wr, sub, timeout_ms, o, &env);
+    pyenv_unref(env);
+    return rv;
+}
+
+static int submit_job_env(struct session *s, struct wire_req *wr,
+                          const Polypool__V1__Submit *sub, uint64_t timeout_ms,
+                          struct submit_out *o, struct pyenv **env)
+{
     const char *why;
+    const char *fa = NULL, *fb = NULL;
     o->job = NULL;
     if (!sub->job_id)
         return submit_fail(o, WS_EINVAL, "job_id must not be 0");
@@ -649,8 +720,12 @@ static int submit_job(struct session *s, struct wire_req *wr, const Polypool__V1
             return submit_fail(o, WS_ECLOSED, "pool %llu is closed", (unsigned long long)p->id);
         if (p->kind == POOL_NAMED && !session_attached(s, p->id))
             return submit_fail(o, WS_EPERM, "attach to pool \"%s\" first", p->name);
-        if (check_function(sub->function, &why) < 0)
+        if (check_function(sub->function, &fa, &fb, env, &why) < 0)
             return submit_fail(o, WS_EINVAL, "%s", why);
+        if (*env && p->init_env && *env != p->init_env)
+            return submit_fail(o, WS_EINVAL,
+                               "pool %llu runs a Python initializer in another environment (%s)",
+                               (unsigned long long)p->id, pyenv_label(p->init_env));
     }
     bool star = j ? j->star : sub->star;
     size_t n = 0;
@@ -665,12 +740,12 @@ static int submit_job(struct session *s, struct wire_req *wr, const Polypool__V1
         return submit_fail(o, WS_ENOMEM, "out of memory");
     if (!j) {
         if ((p->kind == POOL_DEFAULT && !session_attached(s, p->id) && pool_attach(p, s) < 0) ||
-            !(j = sched_job_new(s, p, sub->job_id, sub->function->c->library,
-                                sub->function->c->symbol, sub->chunksize, sub->star,
+            !(j = sched_job_new(s, p, sub->job_id, fa, fb, sub->chunksize, sub->star,
                                 sub->async))) {
             wire_items_unref(it);
             return submit_fail(o, WS_ENOMEM, "out of memory");
         }
+        j->env = pyenv_ref(*env);
         if (session_add_job(s, j) < 0) {
             sched_job_release(j);
             wire_items_unref(it);
@@ -876,7 +951,7 @@ static nng_msg *h_status(const Polypool__V1__Request *rq)
             y->tasks_done = w->tasks_done;
             if (!list_empty(&w->inflight))
                 y->job_id = container_of(w->inflight.next, struct task, link)->job->id;
-            y->kind = "c";
+            y->kind = w->kind == WORKER_KIND_PY ? "python" : "c";
             pws[iw++] = y;
         }
         x->n_workers = (size_t)(pws + iw - x->workers);

@@ -245,8 +245,25 @@ static int pack_frame(struct buf *out, const Polypool__V1__WorkerMsg *m)
     return 0;
 }
 
+/* The host already runs in the environment: a task names only the code. */
+static void set_function(Polypool__V1__Function *fn, Polypool__V1__CFunction *cf,
+                         Polypool__V1__PyFunction *pf, const char *a, const char *b, bool py)
+{
+    if (py) {
+        pf->module = (char *)a;
+        pf->qualname = (char *)b;
+        fn->kind_case = POLYPOOL__V1__FUNCTION__KIND_PY;
+        fn->py = pf;
+    } else {
+        cf->library = (char *)a;
+        cf->symbol = (char *)b;
+        fn->kind_case = POLYPOOL__V1__FUNCTION__KIND_C;
+        fn->c = cf;
+    }
+}
+
 int wire_pack_task(struct buf *out, uint64_t task_id, uint64_t job_id, uint64_t first,
-                   const char *library, const char *symbol, bool star,
+                   const char *library, const char *symbol, bool py, bool star,
                    const wire_items *it, const struct wire_cursor *from,
                    const struct wire_cursor *to)
 {
@@ -267,11 +284,9 @@ int wire_pack_task(struct buf *out, uint64_t task_id, uint64_t job_id, uint64_t 
     items.handles = v->handles + from->h;
 
     Polypool__V1__CFunction cf = POLYPOOL__V1__CFUNCTION__INIT;
-    cf.library = (char *)library;
-    cf.symbol = (char *)symbol;
+    Polypool__V1__PyFunction pf = POLYPOOL__V1__PY_FUNCTION__INIT;
     Polypool__V1__Function fn = POLYPOOL__V1__FUNCTION__INIT;
-    fn.kind_case = POLYPOOL__V1__FUNCTION__KIND_C;
-    fn.c = &cf;
+    set_function(&fn, &cf, &pf, library, symbol, py);
     Polypool__V1__WorkerTask t = POLYPOOL__V1__WORKER_TASK__INIT;
     t.task_id = task_id;
     t.job_id = job_id;
@@ -286,18 +301,16 @@ int wire_pack_task(struct buf *out, uint64_t task_id, uint64_t job_id, uint64_t 
 }
 
 int wire_pack_init(struct buf *out, uint64_t worker_id, const char *library,
-                   const char *symbol, const void *initargs, size_t initargs_len)
+                   const char *symbol, bool py, const void *initargs, size_t initargs_len)
 {
+    Polypool__V1__PyFunction pf = POLYPOOL__V1__PY_FUNCTION__INIT;
     Polypool__V1__CFunction cf = POLYPOOL__V1__CFUNCTION__INIT;
     Polypool__V1__Function fn = POLYPOOL__V1__FUNCTION__INIT;
     Polypool__V1__WorkerInit in = POLYPOOL__V1__WORKER_INIT__INIT;
     Polypool__V1__Values *args = NULL;
     in.worker_id = worker_id;
     if (library && symbol) {
-        cf.library = (char *)library;
-        cf.symbol = (char *)symbol;
-        fn.kind_case = POLYPOOL__V1__FUNCTION__KIND_C;
-        fn.c = &cf;
+        set_function(&fn, &cf, &pf, library, symbol, py);
         in.initializer = &fn;
     }
     if (initargs && initargs_len) {

@@ -53,15 +53,17 @@ size_t wire_items_count(const wire_items *it);
 void wire_items_advance(const wire_items *it, struct wire_cursor *c, size_t n);
 
 /* Appends one frame (4-byte length + WorkerMsg{task}) to out. The items are
- * the slice [from, to) of it. Returns 0, or -1 when out of memory. */
+ * the slice [from, to) of it. py: library/symbol are a Python module and
+ * qualified name. Returns 0, or -1 when out of memory. */
 int wire_pack_task(struct buf *out, uint64_t task_id, uint64_t job_id, uint64_t first,
-                   const char *library, const char *symbol, bool star,
+                   const char *library, const char *symbol, bool py, bool star,
                    const wire_items *it, const struct wire_cursor *from,
                    const struct wire_cursor *to);
-/* Appends WorkerMsg{init}. library/symbol NULL: no initializer. initargs is a
- * packed Values (may be NULL). */
+/* Appends WorkerMsg{init}. library/symbol NULL: no initializer; py: they
+ * are a Python module and qualified name. initargs is a packed Values (may
+ * be NULL). */
 int wire_pack_init(struct buf *out, uint64_t worker_id, const char *library,
-                   const char *symbol, const void *initargs, size_t initargs_len);
+                   const char *symbol, bool py, const void *initargs, size_t initargs_len);
 /* Appends WorkerMsg{exit}. */
 int wire_pack_exit(struct buf *out);
 

@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "pool.h"
+#include "pyenv.h"
 #include "scheduler.h"
 #include "session.h"
 #include "wire.h"
@@ -51,8 +52,10 @@ const char *worker_state_name(const struct worker *w)
 static void sock_cb(struct loop_src *src, uint32_t events);
 static void pid_cb(struct loop_src *src, uint32_t events);
 
-struct worker *worker_spawn(struct pool *p, const char *path, const char **err)
+struct worker *worker_spawn(struct pool *p, const char *path, struct pyenv *env,
+                            const char **err)
 {
+    char **envp = NULL;
     int sv[2] = { -1, -1 }, out_fd = -1, err_fd = -1, pidfd = -1;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -93,8 +96,26 @@ struct worker *worker_spawn(struct pool *p, const char *path, const char **err)
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &def);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    char *argv[] = { (char *)path, "--fd", "3", NULL };
-    rc = posix_spawn(&pid, path, &fa, &attr, argv, environ);
+    char *argv[] = { (char *)path, "--fd", "3", NULL, NULL, NULL };
+    if (env) {
+        /* The host finds the polypool package and the client's modules on
+         * env->path (PYTHONPATH), then sets sys.path exactly. */
+        if (!(envp = pyenv_environ(env, environ))) {
+            rc = ENOMEM;
+            goto rc_fail;
+        }
+        if (env->cwd[0] && (rc = posix_spawn_file_actions_addchdir_np(&fa, env->cwd)) != 0)
+            goto rc_fail;
+        path = env->interpreter;
+        argv[0] = (char *)path;
+        argv[1] = "-m";
+        argv[2] = "polypool._worker";
+        argv[3] = "--fd";
+        argv[4] = "3";
+    }
+    rc = posix_spawn(&pid, path, &fa, &attr, argv, envp ? envp : environ);
+    free(envp);
+    envp = NULL;
     if (rc != 0)
         goto rc_fail;
     posix_spawn_file_actions_destroy(&fa);
@@ -113,7 +134,8 @@ struct worker *worker_spawn(struct pool *p, const char *path, const char **err)
 
     w->id = ++worker_ids;
     w->pool = p;
-    w->kind = WORKER_KIND_C;
+    w->kind = env ? WORKER_KIND_PY : WORKER_KIND_C;
+    w->env = pyenv_ref(env);
     w->state = WORKER_STARTING;
     w->pid = pid;
     w->sock = sv[0];
@@ -133,8 +155,8 @@ struct worker *worker_spawn(struct pool *p, const char *path, const char **err)
     if (loop_add(&w->sock_src, EPOLLIN) < 0 || (pidfd >= 0 && loop_add(&w->pid_src, EPOLLIN) < 0))
         log_error("epoll add for worker %d: %s", (int)pid, strerror(errno));
     /* Init goes out at once: the worker reads it after its Hello. */
-    if (wire_pack_init(&w->out, w->id, p->init_lib, p->init_sym, p->initargs,
-                       p->initargs_len) < 0) {
+    if (wire_pack_init(&w->out, w->id, p->init_lib, p->init_sym, p->init_env != NULL,
+                       p->initargs, p->initargs_len) < 0) {
         log_error("out of memory packing WorkerInit");
         worker_kill(w, KILL_PROTOCOL);
     }
@@ -146,6 +168,7 @@ sys_fail:
     rc = errno;
 rc_fail:
     *err = strerror(rc);
+    free(envp);
     if (fa_ok)
         posix_spawn_file_actions_destroy(&fa);
     if (attr_ok)
@@ -506,6 +529,7 @@ void worker_reap_dead(void)
         list_del(l);
         frame_reader_fini(&w->rd);
         buf_fini(&w->out);
+        pyenv_unref(w->env);
         free(w);
     }
 }

@@ -26,15 +26,17 @@
 #include "util.h"
 
 struct pool;
+struct pyenv;
 
 enum worker_state { WORKER_STARTING, WORKER_READY, WORKER_EXITING, WORKER_DEAD };
-enum worker_kind { WORKER_KIND_C };
+enum worker_kind { WORKER_KIND_C, WORKER_KIND_PY };
 enum worker_kill { KILL_NONE, KILL_DEADLINE, KILL_TERMINATE, KILL_PROTOCOL, KILL_SHUTDOWN };
 
 struct worker {
     uint64_t id;
     struct pool *pool;
     enum worker_kind kind;
+    struct pyenv *env;           /* WORKER_KIND_PY: the host's environment */
     enum worker_state state;
     pid_t pid;
     int sock, pidfd, out_fd, err_fd;
@@ -54,9 +56,18 @@ struct worker {
     struct list pool_link;
 };
 
-/* Spawns a worker for p (sends WorkerInit at once). Returns NULL with
+/* Spawns a worker for p (sends WorkerInit at once): the C worker at `path`
+ * when env is NULL, else a Python worker host `<interpreter> -m
+ * polypool._worker` in env (which also runs C tasks). Returns NULL with
  * *err set to a static or strerror message when it could not start. */
-struct worker *worker_spawn(struct pool *p, const char *path, const char **err);
+struct worker *worker_spawn(struct pool *p, const char *path, struct pyenv *env,
+                            const char **err);
+
+/* Whether w can run tasks of a job with environment env (NULL: C). */
+static inline bool worker_runs(const struct worker *w, const struct pyenv *env)
+{
+    return !env || env == w->env;
+}
 
 /* Queues bytes already appended to w->out and writes what fits. */
 void worker_flush(struct worker *w);

@@ -209,6 +209,9 @@ static void free_errors(task_batch *b)
             free(b->errs[i].message);
         if (b->errs[i].where != no_text)
             free(b->errs[i].where);
+        free(b->errs[i].exception.data);
+        if (b->errs[i].traceback != protobuf_c_empty_string)
+            free(b->errs[i].traceback);
     }
     b->msg.n_errors = 0;
 }
@@ -294,6 +297,24 @@ void task_batch_fail(task_batch *b, pp_status status, const char *message,
      * fails, task_batch_pack notices the short count and fails all. */
     (void)codec_enc_nulls(&b->enc, 1);
     add_error(b, index, status, message, label, pid);
+}
+
+void task_batch_fail_exc(task_batch *b, pp_status status, const char *message,
+                         const char *label, int pid, void *exception, size_t exception_len,
+                         char *traceback)
+{
+    size_t before = b->msg.n_errors;
+    task_batch_fail(b, status, message, label, pid);
+    if (b->msg.n_errors == before) {
+        free(exception);
+        free(traceback);
+        return;
+    }
+    Polypool__V1__TaskError *e = &b->errs[before];
+    e->exception.data = exception;
+    e->exception.len = exception ? exception_len : 0;
+    if (traceback)
+        e->traceback = traceback;
 }
 
 void task_batch_ok(task_batch *b, const pp_value *v, const char *label, int pid)

@@ -88,6 +88,11 @@ void task_batch_ok(task_batch *b, const pp_value *v, const char *label, int pid)
  * "worker PID, LABEL, item INDEX" (LABEL may be NULL: no function part). */
 void task_batch_fail(task_batch *b, pp_status status, const char *message,
                      const char *label, int pid);
+/* task_batch_fail with a Python exception: `exception` (pickled, may be
+ * NULL) and `traceback` (may be NULL) are malloc'd and consumed. */
+void task_batch_fail_exc(task_batch *b, pp_status status, const char *message,
+                         const char *label, int pid, void *exception, size_t exception_len,
+                         char *traceback);
 /* Replaces every item's outcome by the same failure (used when the encoded
  * results are too big to send). count stays as it is. */
 void task_batch_fail_all(task_batch *b, pp_status status, const char *message,

@@ -237,6 +237,29 @@ typedef struct pp_func pp_func;
  * loaded by the worker, so a missing library or symbol fails the task with
  * PP_ENOLIB / PP_ENOSYM. PP_EINVAL for NULL or empty arguments. */
 pp_status pp_func_c(const char *library, const char *symbol, pp_func **out);
+
+/* Where a Python function runs: a Python worker host started by the daemon
+ * as `<interpreter> -m polypool._worker` (the polypool package must be
+ * importable there), with `path` first on sys.path, in `cwd`, and with the
+ * script `main_path` (or module `main_module`) imported as __main__ under
+ * its `if __name__ == "__main__":` guard, as multiprocessing's spawn does. */
+typedef struct pp_pyenv {
+    const char *interpreter;      /* absolute; NULL: $POLYPOOL_PYTHON, else the
+                                     interpreter polypool was built for */
+    const char *const *path;      /* npath sys.path entries; NULL: $PYTHONPATH's */
+    size_t npath;
+    const char *main_path;        /* NULL: none */
+    const char *main_module;      /* NULL: none */
+    const char *cwd;              /* NULL: the current directory */
+} pp_pyenv;
+
+/* A Python function: `qualname` (a module-level name, dotted for a nested
+ * class's method) in `module`, run in env (NULL: all defaults). Relative
+ * path entries are made absolute here. A missing module or name fails the
+ * task: PP_ENOLIB / PP_ENOSYM. PP_EINVAL for empty names or a relative
+ * interpreter. */
+pp_status pp_func_py(const char *module, const char *qualname, const pp_pyenv *env,
+                     pp_func **out);
 void pp_func_free(pp_func *f);
 
 /* ------------------------------------------------------------------------
@@ -299,6 +322,11 @@ typedef struct pp_pool_opts {
     unsigned maxtasksperchild;   /* tasks before a worker is replaced; 0: never */
     const pp_func *initializer;  /* optional; runs once in each new worker */
     const pp_value *initargs;    /* optional LIST of the initializer's arguments */
+    /* Start Python worker hosts in this environment ahead of the first
+     * task, instead of C workers (a pool runs C and Python tasks either
+     * way; hosts run both). Ignored with a Python initializer, whose
+     * environment every worker then has. */
+    const pp_pyenv *python;
 } pp_pool_opts;
 
 /* A private pool, owned by this client. opts may be NULL. */

@@ -5,7 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client_internal.h"
 #include "internal.h"
+#include "pp_config.h"
 
 /* A library path with a slash is made absolute against the current
  * directory (the worker's cwd may differ); a bare soname is left for
@@ -49,21 +51,170 @@ nomem:
     return PP_ENOMEM;
 }
 
+/* A path made absolute against the current directory, without resolving
+ * links (sys.path entries are compared as strings by the daemon). */
+static char *absolute_path(const char *path)
+{
+    if (path[0] == '/')
+        return strdup(path);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        return strdup(path);
+    if (!path[0])
+        return strdup(cwd);
+    size_t n = strlen(cwd) + 1 + strlen(path) + 1;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", cwd, path);
+    return out;
+}
+
+static char *dup_opt(const char *s)
+{
+    return s ? strdup(s) : strdup("");
+}
+
+void pyenv_own_fini(struct pyenv_own *own)
+{
+    free(own->interpreter);
+    free(own->main_path);
+    free(own->main_module);
+    free(own->cwd);
+    for (size_t i = 0; i < own->npath; i++)
+        free(own->path[i]);
+    free(own->path);
+    memset(own, 0, sizeof *own);
+}
+
+static pp_status path_append(struct pyenv_own *own, const char *entry)
+{
+    char **p = realloc(own->path, (own->npath + 1) * sizeof *p);
+    if (!p)
+        return PP_ENOMEM;
+    own->path = p;
+    if (!(p[own->npath] = absolute_path(entry)))
+        return PP_ENOMEM;
+    own->npath++;
+    return PP_OK;
+}
+
+pp_status pyenv_own_init(struct pyenv_own *own, const pp_pyenv *env)
+{
+    static const pp_pyenv none;
+    if (!env)
+        env = &none;
+    memset(own, 0, sizeof *own);
+    const char *interp = env->interpreter;
+    if (!interp)
+        interp = getenv("POLYPOOL_PYTHON");
+    if (!interp || !*interp)
+        interp = PP_PYTHON;
+    if (interp[0] != '/') {
+        error_set(PP_EINVAL, "pp_pyenv: the interpreter must be an absolute path, not '%s'",
+                  interp);
+        return PP_EINVAL;
+    }
+    pp_status st = PP_ENOMEM;
+    own->interpreter = strdup(interp);
+    own->main_path = env->main_path && *env->main_path ? absolute_path(env->main_path)
+                                                        : strdup("");
+    own->main_module = dup_opt(env->main_module);
+    own->cwd = env->cwd ? absolute_path(env->cwd) : absolute_path("");
+    if (!own->interpreter || !own->main_path || !own->main_module || !own->cwd)
+        goto fail;
+    if (env->path) {
+        for (size_t i = 0; i < env->npath; i++)
+            if (env->path[i] && path_append(own, env->path[i]) != PP_OK)
+                goto fail;
+    } else {
+        /* PYTHONPATH's entries; empty ones mean the current directory. */
+        const char *pp = getenv("PYTHONPATH");
+        while (pp && *pp) {
+            const char *colon = strchr(pp, ':');
+            size_t n = colon ? (size_t)(colon - pp) : strlen(pp);
+            char *entry = strndup(pp, n);
+            if (!entry)
+                goto fail;
+            st = path_append(own, entry);
+            free(entry);
+            if (st != PP_OK)
+                goto fail;
+            pp = colon ? colon + 1 : NULL;
+        }
+    }
+    return PP_OK;
+fail:
+    pyenv_own_fini(own);
+    error_set(PP_ENOMEM, "pp_pyenv: out of memory");
+    return PP_ENOMEM;
+}
+
+void pyenv_own_msg(const struct pyenv_own *own, Polypool__V1__PyEnv *e)
+{
+    polypool__v1__py_env__init(e);
+    e->interpreter = own->interpreter;
+    e->path = own->path;
+    e->n_path = own->npath;
+    e->main_path = own->main_path;
+    e->main_module = own->main_module;
+    e->cwd = own->cwd;
+}
+
+pp_status pp_func_py(const char *module, const char *qualname, const pp_pyenv *env,
+                     pp_func **out)
+{
+    if (!module || !*module || !qualname || !*qualname || !out) {
+        error_set(PP_EINVAL, "pp_func_py: module and qualname must be non-empty");
+        return PP_EINVAL;
+    }
+    pp_func *f = calloc(1, sizeof *f);
+    if (!f) {
+        error_set(PP_ENOMEM, "pp_func_py: out of memory");
+        return PP_ENOMEM;
+    }
+    f->py = true;
+    pp_status st = pyenv_own_init(&f->env, env);
+    if (st != PP_OK) {
+        free(f);
+        return st;
+    }
+    f->library = strdup(module);
+    f->symbol = strdup(qualname);
+    if (!f->library || !f->symbol) {
+        pp_func_free(f);
+        error_set(PP_ENOMEM, "pp_func_py: out of memory");
+        return PP_ENOMEM;
+    }
+    *out = f;
+    return PP_OK;
+}
+
 void pp_func_free(pp_func *f)
 {
     if (!f)
         return;
     free(f->library);
     free(f->symbol);
+    pyenv_own_fini(&f->env);
     free(f);
 }
 
-void func_to_msg(const pp_func *f, Polypool__V1__Function *fn, Polypool__V1__CFunction *cf)
+void func_to_msg(const pp_func *f, struct func_msg *m)
 {
-    polypool__v1__function__init(fn);
-    polypool__v1__cfunction__init(cf);
-    cf->library = f->library;
-    cf->symbol = f->symbol;
-    fn->kind_case = POLYPOOL__V1__FUNCTION__KIND_C;
-    fn->c = cf;
+    polypool__v1__function__init(&m->fn);
+    if (f->py) {
+        polypool__v1__py_function__init(&m->py);
+        pyenv_own_msg(&f->env, &m->env);
+        m->py.module = f->library;
+        m->py.qualname = f->symbol;
+        m->py.env = &m->env;
+        m->fn.kind_case = POLYPOOL__V1__FUNCTION__KIND_PY;
+        m->fn.py = &m->py;
+    } else {
+        polypool__v1__cfunction__init(&m->c);
+        m->c.library = f->library;
+        m->c.symbol = f->symbol;
+        m->fn.kind_case = POLYPOOL__V1__FUNCTION__KIND_C;
+        m->fn.c = &m->c;
+    }
 }

@@ -718,13 +718,12 @@ static pp_status pack_submit(pp_pool *p, const pp_func *f, uint64_t job, const p
         }
     }
     Polypool__V1__Submit s = POLYPOOL__V1__SUBMIT__INIT;
-    Polypool__V1__Function fn;
-    Polypool__V1__CFunction cf;
+    struct func_msg fm;
     Polypool__V1__Values vals;
     s.job_id = job;
     s.pool_id = p->id;
-    func_to_msg(f, &fn, &cf);
-    s.function = &fn;
+    func_to_msg(f, &fm);
+    s.function = &fm.fn;
     codec_enc_msg(&enc, &vals);
     s.items = &vals;
     s.chunksize = chunksize > UINT32_MAX ? UINT32_MAX : (uint32_t)chunksize;

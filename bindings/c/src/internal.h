@@ -95,14 +95,37 @@ void error_rec_view(const error_rec *r, pp_error *out);
 
 /* ---- functions --------------------------------------------------------- */
 
-struct pp_func {
-    char *library;
-    char *symbol;
+/* A pp_pyenv with its defaults applied, in owned memory. */
+struct pyenv_own {
+    char *interpreter, *main_path, *main_module, *cwd;
+    char **path;
+    size_t npath;
 };
 
-/* Fills fn (and cf) so that fn describes f; borrowed pointers. */
-void func_to_msg(const pp_func *f, Polypool__V1__Function *fn,
-                 Polypool__V1__CFunction *cf);
+struct pp_func {
+    char *library;            /* or the Python module */
+    char *symbol;             /* or the Python qualified name */
+    bool py;
+    struct pyenv_own env;     /* py */
+};
+
+/* A Function message and the parts it points to. */
+struct func_msg {
+    Polypool__V1__Function fn;
+    Polypool__V1__CFunction c;
+    Polypool__V1__PyFunction py;
+    Polypool__V1__PyEnv env;
+};
+
+/* Fills m so that m->fn describes f; borrowed pointers. */
+void func_to_msg(const pp_func *f, struct func_msg *m);
+
+/* Applies env's defaults (env may be NULL) into *own. PP_OK, PP_EINVAL
+ * (relative interpreter) or PP_ENOMEM, with the error set. */
+pp_status pyenv_own_init(struct pyenv_own *own, const pp_pyenv *env);
+void pyenv_own_fini(struct pyenv_own *own);
+/* Fills e from own; borrowed pointers. */
+void pyenv_own_msg(const struct pyenv_own *own, Polypool__V1__PyEnv *e);
 
 /* ---- the client -------------------------------------------------------- */
 

@@ -49,8 +49,9 @@ static pp_status pool_open(pp_client *c, Polypool__V1__PoolMode mode, const char
     }
     Polypool__V1__Request req = POLYPOOL__V1__REQUEST__INIT;
     Polypool__V1__PoolCreate pc = POLYPOOL__V1__POOL_CREATE__INIT;
-    Polypool__V1__Function fn;
-    Polypool__V1__CFunction cf;
+    struct func_msg fm;
+    Polypool__V1__PyEnv pyenv = POLYPOOL__V1__PY_ENV__INIT;
+    struct pyenv_own own = { 0 };
     Polypool__V1__Values initargs;
     codec_enc enc;
     codec_enc_init(&enc);
@@ -60,14 +61,22 @@ static pp_status pool_open(pp_client *c, Polypool__V1__PoolMode mode, const char
     if (opts && mode != POLYPOOL__V1__POOL_MODE__POOL_MODE_ATTACH) {
         pc.size = opts->size;
         pc.maxtasksperchild = opts->maxtasksperchild;
+        if (opts->python && !(opts->initializer && opts->initializer->py)) {
+            pp_status st = pyenv_own_init(&own, opts->python);
+            if (st != PP_OK)
+                return st;
+            pyenv_own_msg(&own, &pyenv);
+            pc.python = &pyenv;
+        }
         if (opts->initializer) {
-            func_to_msg(opts->initializer, &fn, &cf);
-            pc.initializer = &fn;
+            func_to_msg(opts->initializer, &fm);
+            pc.initializer = &fm.fn;
             pp_status st;
             if (opts->initargs) {
                 if (pp_value_kind(opts->initargs) != PP_LIST &&
                     pp_value_kind(opts->initargs) != PP_TUPLE) {
                     error_set(PP_EINVAL, "pool: initargs must be a LIST");
+                    pyenv_own_fini(&own);
                     return PP_EINVAL;
                 }
                 st = codec_enc_value(&enc, opts->initargs);
@@ -77,6 +86,7 @@ static pp_status pool_open(pp_client *c, Polypool__V1__PoolMode mode, const char
             }
             if (st != PP_OK) {
                 codec_enc_fini(&enc);
+                pyenv_own_fini(&own);
                 error_set(st, "pool: cannot encode initargs");
                 return st;
             }
@@ -90,6 +100,7 @@ static pp_status pool_open(pp_client *c, Polypool__V1__PoolMode mode, const char
     Polypool__V1__Reply *r = NULL;
     pp_status st = client_rpc(c, &req, 30000, &r);
     codec_enc_fini(&enc);
+    pyenv_own_fini(&own);
     if (st != PP_OK)
         return st;
     if (r->result_case != POLYPOOL__V1__REPLY__RESULT_POOL || !r->pool) {

@@ -146,7 +146,7 @@ START_TEST(task_slices)
     for (int t = 0; t < 3; t++) {
         from = c;
         wire_items_advance(it, &c, t == 2 ? 1 : 2);
-        ck_assert_int_eq(wire_pack_task(&out, 100 + t, 9, 2 * t, "/lib.so", "fn", false, it,
+        ck_assert_int_eq(wire_pack_task(&out, 100 + t, 9, 2 * t, "/lib.so", "fn", false, false, it,
                                         &from, &c), 0);
     }
     ck_assert_uint_eq(c.k, 9);
@@ -400,8 +400,8 @@ START_TEST(init_and_exit_frames)
     args.counts = c1;
     size_t alen;
     uint8_t *packed = wire_values_pack(&args, &alen);
-    ck_assert_int_eq(wire_pack_init(&out, 3, "/l.so", "init", packed, alen), 0);
-    ck_assert_int_eq(wire_pack_init(&out, 4, NULL, NULL, NULL, 0), 0);
+    ck_assert_int_eq(wire_pack_init(&out, 3, "/l.so", "init", false, packed, alen), 0);
+    ck_assert_int_eq(wire_pack_init(&out, 4, NULL, NULL, false, NULL, 0), 0);
     ck_assert_int_eq(wire_pack_exit(&out), 0);
     free(packed);
     size_t off = 0;

@@ -1,0 +1,124 @@
+"""The Python worker host: ``python -m polypool._worker --fd 3``.
+
+polypoold starts it with the submitting client's interpreter and
+environment (see _env.py): POLYPOOL_PY_PATH (sys.path entries joined by
+\\x1f), POLYPOOL_PY_MAIN_PATH or POLYPOOL_PY_MAIN_MODULE (the client's main,
+imported as __mp_main__ and aliased __main__, as multiprocessing's spawn
+does). The loop itself is C (host.c in the extension); this module only
+prepares the interpreter and provides the few Python operations the loop
+calls: resolve a function, describe an exception, flush stdio.
+
+``python -m polypool._worker --process FD`` runs one Process instead: see
+process.py.
+"""
+import os
+import sys
+import traceback
+
+_main_error = None
+
+
+def _setup_path():
+    entries = os.environ.get("POLYPOOL_PY_PATH")
+    if entries:
+        first = entries.split("\x1f")
+        sys.path[:] = first + [p for p in sys.path if p not in first]
+
+
+def _import_main():
+    """Imports the client's main script or module as __mp_main__, under its
+    ``if __name__ == "__main__":`` guard (multiprocessing.spawn's way)."""
+    import runpy
+    import types
+    module = os.environ.get("POLYPOOL_PY_MAIN_MODULE")
+    path = os.environ.get("POLYPOOL_PY_MAIN_PATH")
+    if module:
+        ns = runpy.run_module(module, run_name="__mp_main__", alter_sys=True)
+        main = sys.modules["__mp_main__"]
+    elif path:
+        main = types.ModuleType("__mp_main__")
+        sys.modules["__mp_main__"] = main
+        main.__dict__.update(runpy.run_path(path, run_name="__mp_main__"))
+    else:
+        return
+    sys.modules["__main__"] = sys.modules["__mp_main__"] = main
+
+
+def prepare():
+    """Sets up sys.path and the main module. A main module that fails to
+    import does not kill the host: every task then fails with that error."""
+    global _main_error
+    _setup_path()
+    try:
+        _import_main()
+    except BaseException as e:  # noqa: B902 - SystemExit from the main too
+        _main_error = e
+
+
+def resolve(module, qualname):
+    if _main_error is not None and module in ("__main__", "__mp_main__"):
+        raise _main_error
+    import importlib
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+_pickled = {}
+
+
+def call_pickled(blob, *args):
+    """Runs a callable sent pickled (a partial, a bound method...)."""
+    fn = _pickled.get(blob)
+    if fn is None:
+        import pickle
+        if len(_pickled) > 256:
+            _pickled.clear()
+        fn = _pickled[blob] = pickle.loads(blob)
+    return fn(*args)
+
+
+def task_error(exc):
+    """(message, pickled exception or None, traceback text) for a task's
+    exception. An exception that does not pickle is sent as a TaskError
+    carrying its text; its traceback always travels."""
+    import pickle
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    exc.__traceback__ = None
+    try:
+        blob = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(blob)          # some exceptions pickle but do not unpickle
+    except Exception:
+        blob = None
+    return message, blob, tb
+
+
+def encoding_error(exc, value):
+    from ._errors import MaybeEncodingError
+    return MaybeEncodingError(exc, value)
+
+
+def flush():
+    for f in (sys.stdout, sys.stderr):
+        try:
+            if f is not None:
+                f.flush()
+        except Exception:
+            pass
+
+
+def main(argv):
+    if "--process" in argv:
+        from .process import _child_main
+        return _child_main(argv)
+    prepare()
+    from . import _polypool
+    _polypool._setup({"resolve": resolve, "task_error": task_error,
+                      "encoding_error": encoding_error, "flush": flush})
+    return _polypool.worker_main([sys.argv[0]] + argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

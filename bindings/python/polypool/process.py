@@ -1,0 +1,431 @@
+"""multiprocessing.Process on polypool.
+
+A Process is a child of this program started with spawn semantics: a
+fresh interpreter (``python -m polypool._worker --process 3``) that gets
+this program's sys.path, imports its main module as __mp_main__, unpickles
+the Process object from a memfd on fd 3 and runs it. Being a real child,
+its exit code, signals and stdout/stderr are the operating system's own:
+output shows up live on this program's stdout and stderr, ``exitcode`` is
+``-N`` when signal N killed it, and ``sentinel`` is a pidfd that becomes
+readable when it ends.
+"""
+import atexit
+import itertools
+import os
+import pickle
+import signal
+import sys
+import threading
+
+from . import _env
+
+__all__ = ["Process", "current_process", "parent_process", "active_children"]
+
+_children = set()
+_counter = itertools.count(1)
+
+
+def _flush_std_streams():
+    for f in (sys.stdout, sys.stderr):
+        try:
+            if f is not None:
+                f.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
+class BaseProcess:
+    """The state every process object shares (this program's and children's)."""
+
+    def __init__(self, group=None, target=None, name=None, args=(), kwargs={}, *,
+                 daemon=None):
+        assert group is None, "group argument must be None for now"
+        count = next(_counter)
+        parent = _current
+        self._identity = parent._identity + (count,)
+        self._config = dict(parent._config)
+        self._parent_pid = os.getpid()
+        self._parent_name = parent.name
+        self._target = target
+        self._args = tuple(args)
+        self._kwargs = dict(kwargs)
+        self._name = name or type(self).__name__ + "-" + ":".join(str(i) for i in self._identity)
+        if daemon is not None:
+            self.daemon = daemon
+        self._pid = None
+        self._pidfd = None
+        self._exitcode = None
+        self._closed = False
+
+    def run(self):
+        """What the process does: target(*args, **kwargs). Override it."""
+        if self._target:
+            self._target(*self._args, **self._kwargs)
+
+    # state -------------------------------------------------------------------
+
+    def _check_closed(self):
+        if self._closed:
+            raise ValueError("process object is closed")
+
+    def start(self):
+        """Starts the process (at most once)."""
+        self._check_closed()
+        assert self._pid is None, "cannot start a process twice"
+        assert self._parent_pid == os.getpid(), "can only start a process object created by current process"
+        assert not _current._config.get("daemon"), "daemonic processes are not allowed to have children"
+        _reap()
+        _spawn(self)
+        # As multiprocessing does: the child has its own copies now.
+        del self._target, self._args, self._kwargs
+        _children.add(self)
+
+    def _poll(self, timeout):
+        """exitcode after waiting up to timeout seconds (None: forever)."""
+        if self._exitcode is not None or self._pid is None:
+            return self._exitcode
+        if timeout is not None:
+            import select
+            try:
+                ready = select.select([self._pidfd], [], [], max(timeout, 0))[0]
+            except InterruptedError:
+                ready = []
+            if not ready:
+                return None
+        while True:
+            try:
+                pid, status = os.waitpid(self._pid, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                status = 0
+                break
+        self._exitcode = os.waitstatus_to_exitcode(status)
+        os.close(self._pidfd)
+        self._pidfd = None
+        _children.discard(self)
+        return self._exitcode
+
+    def join(self, timeout=None):
+        """Waits for the process to end, at most timeout seconds. Returns
+        None either way: check exitcode."""
+        self._check_closed()
+        assert self._parent_pid == os.getpid(), "can only join a child process"
+        assert self._pid is not None, "can only join a started process"
+        self._poll(timeout)
+
+    def is_alive(self):
+        self._check_closed()
+        if self is _current:
+            return True
+        assert self._parent_pid == os.getpid(), "can only test a child process"
+        if self._pid is None:
+            return False
+        return self._poll(0) is None
+
+    def _signal(self, sig):
+        self._check_closed()
+        if self._pid is not None and self._exitcode is None:
+            try:
+                os.kill(self._pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self):
+        """SIGTERM: the process ends at once (no finally blocks run)."""
+        self._signal(signal.SIGTERM)
+
+    def kill(self):
+        """SIGKILL."""
+        self._signal(signal.SIGKILL)
+
+    def interrupt(self):
+        """SIGINT: KeyboardInterrupt in the process."""
+        self._signal(signal.SIGINT)
+
+    def close(self):
+        """Releases the process's resources; later uses raise ValueError."""
+        if self._closed:
+            return
+        if self._pid is not None and self._poll(0) is None:
+            raise ValueError("Cannot close a process while it is still running. "
+                             "You should first call join() or terminate().")
+        self._closed = True
+
+    # attributes --------------------------------------------------------------
+
+    @property
+    def name(self):
+        return self._name
+
+    @name.setter
+    def name(self, name):
+        assert isinstance(name, str), "name must be a string"
+        self._name = name
+
+    @property
+    def daemon(self):
+        return self._config.get("daemon", False)
+
+    @daemon.setter
+    def daemon(self, daemonic):
+        assert self._pid is None, "process has already started"
+        self._config["daemon"] = daemonic
+
+    @property
+    def authkey(self):
+        return self._config.get("authkey", b"")
+
+    @authkey.setter
+    def authkey(self, authkey):
+        self._config["authkey"] = bytes(authkey)
+
+    @property
+    def exitcode(self):
+        self._check_closed()
+        if self._pid is None:
+            return self._exitcode
+        return self._poll(0)
+
+    @property
+    def ident(self):
+        self._check_closed()
+        return os.getpid() if self is _current else self._pid
+
+    pid = ident
+
+    @property
+    def sentinel(self):
+        """A file descriptor that becomes readable when the process ends."""
+        self._check_closed()
+        if self._pidfd is None and self._pid is None:
+            raise ValueError("process not started")
+        if self._pidfd is None:         # ended and reaped: a readable stand-in
+            r, w = os.pipe()
+            os.close(w)
+            self._pidfd = r
+        return self._pidfd
+
+    def __repr__(self):
+        if self is _current:
+            status = "started"
+        elif self._closed:
+            status = "closed"
+        elif self._parent_pid != os.getpid():
+            status = "unknown"
+        elif self._pid is None:
+            status = "initial"
+        else:
+            code = self._poll(0)
+            status = "started" if code is None else "stopped"
+        info = [type(self).__name__, "name=%r" % self._name]
+        if self._pid is not None:
+            info.append("pid=%s" % self._pid)
+        info.append("parent=%s" % self._parent_pid)
+        info.append(status)
+        if status == "stopped":
+            code = self._exitcode
+            if code < 0:
+                try:
+                    code = signal.Signals(-code).name
+                    code = "-" + code
+                except ValueError:
+                    pass
+            info.append("exitcode=%s" % code)
+        if self.daemon:
+            info.append("daemon")
+        return "<%s>" % " ".join(info)
+
+    def __reduce__(self):
+        # Only the spawn machinery sends a process object (see _spawn).
+        if not getattr(_sending, "on", False):
+            raise TypeError("Pickling a Process object is not allowed: pass what it needs "
+                            "as arguments")
+        return object.__reduce_ex__(self, 2)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_pidfd"] = None
+        state["_pid"] = None
+        return state
+
+    # in the child ------------------------------------------------------------
+
+    def _bootstrap(self):
+        """Runs the process in the child; returns its exit code."""
+        global _current, _parent
+        _children.clear()
+        _current = self
+        self._pid = os.getpid()
+        _parent = _ParentProcess(self._parent_name, self._parent_pid)
+        try:
+            sys.stdin.close()
+            sys.stdin = open(os.devnull)
+        except (OSError, ValueError):
+            pass
+        try:
+            self.run()
+            exitcode = 0
+        except SystemExit as e:
+            if e.code is None:
+                exitcode = 0
+            elif isinstance(e.code, int):
+                exitcode = e.code
+            else:
+                sys.stderr.write(str(e.code) + "\n")
+                exitcode = 1
+        except BaseException:
+            import traceback
+            exitcode = 1
+            sys.stderr.write("Process %s:\n" % self.name)
+            traceback.print_exc()
+        finally:
+            _exit_children()
+            _flush_std_streams()
+        return exitcode
+
+
+class Process(BaseProcess):
+    """multiprocessing.Process(group=None, target=None, name=None, args=(),
+    kwargs={}, *, daemon=None)."""
+
+
+class _MainProcess(BaseProcess):
+    def __init__(self):
+        self._identity = ()
+        self._name = "MainProcess"
+        self._parent_pid = None
+        self._pid = None
+        self._pidfd = None
+        self._exitcode = None
+        self._closed = False
+        self._config = {"authkey": os.urandom(32)}
+
+    def close(self):
+        pass
+
+
+class _ParentProcess:
+    """parent_process() in a child: its name and pid."""
+
+    def __init__(self, name, pid):
+        self.name = name
+        self.pid = self.ident = pid
+
+    def is_alive(self):
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
+    def join(self, timeout=None):
+        import time
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_alive():
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)
+
+    def __repr__(self):
+        return "<_ParentProcess name=%r pid=%s>" % (self.name, self.pid)
+
+
+_current = _MainProcess()
+_parent = None
+_sending = threading.local()
+
+
+def current_process():
+    """The Process object of this process ('MainProcess' in the main one)."""
+    return _current
+
+
+def parent_process():
+    """The parent of this process, or None in the main process."""
+    return _parent
+
+
+def _reap():
+    for p in list(_children):
+        if p._pid is not None and p._exitcode is None:
+            p._poll(0)
+
+
+def active_children():
+    """The live children of this process (finished ones are reaped)."""
+    _reap()
+    return list(_children)
+
+
+# ---- spawning ---------------------------------------------------------------
+
+def _child_environ(env):
+    interpreter, path, main_path, main_module, cwd = env
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join(path)
+    e["POLYPOOL_PY_PATH"] = "\x1f".join(path)
+    e["POLYPOOL_PY_MAIN_PATH"] = main_path or ""
+    e["POLYPOOL_PY_MAIN_MODULE"] = main_module or ""
+    return e
+
+
+def _spawn(proc):
+    env = _env.current()
+    interpreter = env[0]
+    if not interpreter:
+        raise RuntimeError("cannot start a process: sys.executable is not set")
+    _sending.on = True
+    try:
+        payload = pickle.dumps(proc, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        _sending.on = False
+    fd = os.memfd_create("polypool-process", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+        _flush_std_streams()
+        argv = [interpreter, "-m", "polypool._worker", "--process", "3"]
+        pid = os.posix_spawn(interpreter, argv, _child_environ(env),
+                             file_actions=[(os.POSIX_SPAWN_DUP2, fd, 3)])
+    finally:
+        os.close(fd)
+    proc._pid = pid
+    proc._pidfd = os.pidfd_open(pid)
+    os.set_inheritable(proc._pidfd, False)
+
+
+def _child_main(argv):
+    """The child side: ``python -m polypool._worker --process FD``."""
+    from . import _worker
+    fd = int(argv[argv.index("--process") + 1])
+    with os.fdopen(fd, "rb") as f:
+        payload = f.read()
+    _worker.prepare()
+    if _worker._main_error is not None:
+        raise _worker._main_error
+    proc = pickle.loads(payload)
+    return proc._bootstrap()
+
+
+# ---- exit -------------------------------------------------------------------
+
+def _exit_children():
+    """As multiprocessing at exit: daemonic children are terminated, the
+    others joined."""
+    for p in list(_children):
+        if p.daemon:
+            p.terminate()
+    for p in list(_children):
+        try:
+            p.join()
+        except (AssertionError, ValueError):
+            pass
+
+
+atexit.register(_exit_children)
