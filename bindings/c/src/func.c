@@ -189,6 +189,25 @@ pp_status pp_func_py(const char *module, const char *qualname, const pp_pyenv *e
     return PP_OK;
 }
 
+pp_status func_copy(const pp_func *f, pp_func **out)
+{
+    if (!f->py)
+        return pp_func_c(f->library, f->symbol, out);
+    pp_pyenv env = {
+        .interpreter = f->env.interpreter,
+        .path = (const char *const *)f->env.path,
+        .npath = f->env.npath,
+        .main_path = f->env.main_path,
+        .main_module = f->env.main_module,
+        .cwd = f->env.cwd,
+    };
+    /* path may be NULL with npath 0: that would mean "$PYTHONPATH's". */
+    static const char *const none[1];
+    if (!env.path)
+        env.path = none;
+    return pp_func_py(f->library, f->symbol, &env, out);
+}
+
 void pp_func_free(pp_func *f)
 {
     if (!f)

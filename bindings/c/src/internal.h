@@ -117,6 +117,9 @@ struct func_msg {
     Polypool__V1__PyEnv env;
 };
 
+/* A deep copy of f. PP_OK or PP_ENOMEM (error set). */
+pp_status func_copy(const pp_func *f, pp_func **out);
+
 /* Fills m so that m->fn describes f; borrowed pointers. */
 void func_to_msg(const pp_func *f, struct func_msg *m);
 

@@ -771,7 +771,7 @@ static pp_status imap_new(pp_pool *p, const pp_func *f, const pp_value *items, p
     it->source = src;
     it->source_arg = arg;
     codec_enc_init(&it->enc);
-    if (pp_func_c(f->library, f->symbol, &it->func) != PP_OK)
+    if (func_copy(f, &it->func) != PP_OK)
         goto nomem_it;
     if (ordered && !(it->ring = calloc(it->window, sizeof *it->ring)))
         goto nomem_it;

@@ -237,12 +237,13 @@ class BaseProcess:
             info.append("daemon")
         return "<%s>" % " ".join(info)
 
-    def __reduce__(self):
+    def __reduce_ex__(self, protocol):
         # Only the spawn machinery sends a process object (see _spawn).
         if not getattr(_sending, "on", False):
             raise TypeError("Pickling a Process object is not allowed: pass what it needs "
                             "as arguments")
-        return object.__reduce_ex__(self, 2)
+        import copyreg
+        return (copyreg.__newobj__, (type(self),), self.__getstate__())
 
     def __getstate__(self):
         state = dict(self.__dict__)
