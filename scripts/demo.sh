@@ -21,6 +21,20 @@ trap cleanup EXIT
 echo "== starting polypoold at $POLYPOOL_ADDRESS"
 "$prefix/bin/polypoold" --listen "$POLYPOOL_ADDRESS" --daemonize
 
+echo "== a C program and a Python program share one named pool, each running the other's functions"
+# polyglot.c applies the Python functions of examples/polyglot/pgtasks.py
+# (found through PYTHONPATH); polyglot.py maps the C functions of
+# libpolyglot.so. Both run at the same time on the pool "polyglot".
+PYTHONPATH="$top/examples/polyglot" "$build/examples/polyglot/polyglot" > "$dir/c.out" &
+c=$!
+POLYGLOT_LIB="$build/examples/polyglot/libpolyglot.so" \
+  "${PYTHON:-/usr/bin/python3}" "$top/examples/polyglot/polyglot.py" > "$dir/py.out" &
+py=$!
+wait $c
+wait $py
+sed 's/^/[C program]      /' "$dir/c.out"
+sed 's/^/[Python program] /' "$dir/py.out"
+
 echo "== two C programs map over one named pool at the same time"
 "$build/examples/shared_pool_a" > "$dir/a.out" &
 a=$!
@@ -31,8 +45,19 @@ wait $b
 sed 's/^/[C program A] /' "$dir/a.out"
 sed 's/^/[C program B] /' "$dir/b.out"
 
-echo "== the seed's first Pool example, in C"
+echo "== the seed's first Pool example, in C and in Python"
 "$build/examples/pool_map"
+# Spawn semantics: workers import the script, so it must be a file.
+cat > "$dir/seed_pool_map.py" <<'PY'
+import polypool as multiprocessing
+def my_func(x):
+    return x * x
+if __name__ == '__main__':
+    with multiprocessing.Pool(processes=4) as pool:
+        result = pool.map(my_func, [1, 2, 3, 4, 5])
+    print(result)
+PY
+"${PYTHON:-/usr/bin/python3}" "$dir/seed_pool_map.py"
 
 echo "== polypool status"
 "$prefix/bin/polypool" status

@@ -43,4 +43,7 @@ meson install -C "$build" --quiet
 if [ "$(id -u)" -eq 0 ]; then
   ldconfig
 fi
+# The Python package must import from anywhere, not just the source tree.
+(cd / && "$python" -c 'import polypool') ||
+  { echo "setup: $python cannot import the installed polypool package" >&2; exit 1; }
 echo "setup: polypool installed under $prefix"
