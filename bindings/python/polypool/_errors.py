@@ -44,7 +44,10 @@ class PolypoolError(Exception):
 
     @property
     def status_name(self):
-        return _polypool.strerror(self.status)[0] if self.status is not None else None
+        if self.status is None:
+            return None
+        name = _polypool.strerror(self.status)[0]
+        return name[3:] if name.startswith("PP_") else name
 
 
 def _status_class(name, status, *bases, doc=""):

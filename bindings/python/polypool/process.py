@@ -50,12 +50,12 @@ class BaseProcess:
         self._args = tuple(args)
         self._kwargs = dict(kwargs)
         self._name = name or type(self).__name__ + "-" + ":".join(str(i) for i in self._identity)
-        if daemon is not None:
-            self.daemon = daemon
         self._pid = None
         self._pidfd = None
         self._exitcode = None
         self._closed = False
+        if daemon is not None:
+            self.daemon = daemon
 
     def run(self):
         """What the process does: target(*args, **kwargs). Override it."""
