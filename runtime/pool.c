@@ -202,6 +202,8 @@ void pool_free(struct pool *p)
     list_del(&p->link);
     if (p == default_pool)
         default_pool = NULL;
+    if (p->spare && p->owner && p->owner->spares == p)
+        p->owner->spares = NULL;
     free(p->sessions);
     free(p->name);
     free(p->init_lib);
@@ -257,6 +259,87 @@ bool pool_drained(const struct pool *p)
     return p->tasks_queued == 0 && p->tasks_running == 0;
 }
 
+/* ---- spare workers -------------------------------------------------------- */
+
+static bool reusable(const struct pool *p)
+{
+    return p->kind == POOL_PRIVATE && !p->spare && p->owner && !p->init_lib && !p->maxtasks;
+}
+
+static void move_worker(struct worker *w, struct pool *to)
+{
+    struct pool *from = w->pool;
+    list_del(&w->pool_link);
+    from->n_workers--;
+    list_push_back(&to->workers, &w->pool_link);
+    to->n_workers++;
+    w->pool = to;
+}
+
+void pool_park_spares(struct pool *p)
+{
+    if (!reusable(p) || shutting_down)
+        return;
+    struct session *s = p->owner;
+    list_for_each_safe (l, tmp, &p->workers) {
+        struct worker *w = container_of(l, struct worker, pool_link);
+        if (w->kind != WORKER_KIND_PY || w->state != WORKER_READY || w->n_inflight)
+            continue;
+        if (!s->spares) {
+            s->spares = pool_new(POOL_PRIVATE, "spares", 0, 0, NULL, NULL, NULL, 0, s);
+            if (!s->spares)
+                return;
+            s->spares->spare = true;
+            s->spares->size = 0;        /* never starts workers of its own */
+        }
+        if (s->spares->n_workers >= POOL_SPARES_MAX)
+            return;
+        move_worker(w, s->spares);
+        w->spare_until = now_ms() + POOL_SPARE_MS;
+        loop_deadline(w->spare_until);
+        log_debug("pool %llu: worker %d parked as a spare", (unsigned long long)p->id,
+                  (int)w->pid);
+    }
+}
+
+/* A spare of p's owner that runs env, moved into p; NULL if none. */
+static struct worker *adopt_spare(struct pool *p, const struct pyenv *env)
+{
+    if (!env || !reusable(p) || !p->owner->spares)
+        return NULL;
+    list_for_each (l, &p->owner->spares->workers) {
+        struct worker *w = container_of(l, struct worker, pool_link);
+        if (w->env == env && w->state == WORKER_READY) {
+            move_worker(w, p);
+            log_debug("pool %llu: adopted spare worker %d", (unsigned long long)p->id,
+                      (int)w->pid);
+            return w;
+        }
+    }
+    return NULL;
+}
+
+/* Loop tick: spares past their time exit. Returns the next expiry. */
+static uint64_t expire_spares(uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+    list_for_each (l, &pools) {
+        struct pool *p = container_of(l, struct pool, link);
+        if (!p->spare)
+            continue;
+        list_for_each (m, &p->workers) {
+            struct worker *w = container_of(m, struct worker, pool_link);
+            if (w->state != WORKER_READY)
+                continue;
+            if (w->spare_until <= now)
+                worker_send_exit(w);
+            else if (w->spare_until < next)
+                next = w->spare_until;
+        }
+    }
+    return next;
+}
+
 void pool_close(struct pool *p)
 {
     p->owner_closed = true;
@@ -280,6 +363,7 @@ void pool_terminate(struct pool *p)
         p->state = POOL_TERMINATED;
         struct wire_error e = { .status = WS_ECLOSED, .message = "pool terminated" };
         fail_all_queued(p, &e);
+        pool_park_spares(p);
         list_for_each (l, &p->workers)
             worker_kill(container_of(l, struct worker, pool_link), KILL_TERMINATE);
     }
@@ -309,6 +393,7 @@ void pool_check(struct pool *p)
 {
     bool stopping = p->state != POOL_RUNNING;
     if (stopping && pool_drained(p)) {
+        pool_park_spares(p);
         list_for_each (l, &p->workers)
             worker_send_exit(container_of(l, struct worker, pool_link));
     }
@@ -376,7 +461,7 @@ static void spawn_failed(struct pool *p, const char *msg)
 
 uint64_t pool_tick(uint64_t now)
 {
-    uint64_t next = UINT64_MAX;
+    uint64_t next = expire_spares(now);
     list_for_each (l, &pools) {
         struct pool *p = container_of(l, struct pool, link);
         if (!p->respawn_at)
@@ -416,6 +501,10 @@ void pool_fill_pending(void)
         while (needs_workers(p)) {
             const char *err = NULL;
             struct pyenv *env = pool_wanted_env(p);
+            if (adopt_spare(p, env)) {
+                sched_dispatch(p);
+                continue;
+            }
             struct worker *w = worker_spawn(p, config.worker_path, env, &err);
             if (!w) {
                 char msg[512];

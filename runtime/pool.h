@@ -71,6 +71,7 @@ struct pool {
     char *broken_msg;
     bool gone;                     /* out of the id map; freed when reaped */
     bool owner_closed;             /* private: its owner closed or terminated it */
+    bool spare;                    /* the hidden pool of its owner's spare workers */
     bool fill_wanted;
     struct list fill_link;
     struct list link;              /* all pools */
@@ -111,6 +112,22 @@ void pool_set_env(struct pool *p, struct pyenv *env, bool initializer);
 /* Which kind of worker p should start next: the environment of queued
  * Python work no worker of p can run, else p->env (NULL: a C worker). */
 struct pyenv *pool_wanted_env(const struct pool *p);
+
+/* Spare workers. When a private pool of Python worker hosts ends (closed
+ * and drained, or terminated), its idle hosts are not stopped: they move
+ * to a hidden pool of the owning session (pool->spare, session->spares),
+ * at most POOL_SPARES_MAX of them, for POOL_SPARE_MS at most. A later
+ * private pool of the same session and environment, without initializer
+ * or maxtasksperchild, adopts them instead of starting new interpreters:
+ * Pool() in a loop costs no process start after the first. Spares never
+ * cross sessions, so a worker never runs code from a program other than
+ * the one that started it; they die with their session. */
+#define POOL_SPARES_MAX 64
+#define POOL_SPARE_MS 30000
+
+/* Moves the idle Python hosts of p that can serve again to its owner's
+ * spare pool (private pools only; a no-op otherwise). */
+void pool_park_spares(struct pool *p);
 
 /* Stops accepting jobs; workers exit once the queued work is done. */
 void pool_close(struct pool *p);

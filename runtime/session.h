@@ -52,6 +52,7 @@ struct session {
     struct list parked;         /* struct park */
     size_t n_parked;
     struct list pools;          /* private pools it owns (pool->owner_link) */
+    struct pool *spares;        /* its spare Python workers (pool.h), or NULL */
     uint64_t *attached;         /* shared pools it is attached to */
     size_t n_attached, cap_attached;
     uint64_t *closed;           /* pools it closed (PoolJoin checks them) */

@@ -53,6 +53,7 @@ struct worker {
     uint32_t last_batch;
     uint64_t busy_mark_us;       /* when the current task started, roughly */
     uint64_t tasks_sent, tasks_done;
+    uint64_t spare_until;        /* a spare (pool.h): when it exits, in ms */
     struct list pool_link;
 };
 

@@ -27,17 +27,25 @@ def _main_info():
     return os.path.abspath(path), ""
 
 
+_seen = None
+
+
 def current():
     """The PyEnv tuple (interpreter, path, main_path, main_module, cwd) the
-    extension expects. Recomputed when sys.path or the cwd changed."""
-    global _cache
+    extension expects. The same object while sys.path, the cwd and the main
+    module stay the same (callers cache by its identity)."""
+    global _cache, _seen
     cwd = os.getcwd()
+    main = sys.modules.get("__main__")
+    if _seen is not None and _seen[0] == cwd and _seen[1] is main and _seen[2] == sys.path:
+        return _cache
     path = [os.path.abspath(p) if p else cwd for p in sys.path]
     main_path, main_module = _main_info()
     interpreter = os.path.abspath(sys.executable) if sys.executable else ""
     env = (interpreter, path, main_path or None, main_module or None, cwd)
     if _cache != env:
         _cache = env
+    _seen = (cwd, main, list(sys.path))
     return _cache
 
 

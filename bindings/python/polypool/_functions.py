@@ -61,11 +61,23 @@ def _lookup(module, qualname):
 
 
 _by_name = {}
+_by_fn = {}     # fn -> (env, Function or None, spec)
 
 
 def _named(fn, env):
     """The Function for a module-level fn, or None when fn cannot be
-    found by name. Cached per (fn, env)."""
+    found by name."""
+    hit = _by_fn.get(fn)
+    if hit is not None and hit[0] is env:
+        return hit[1]
+    f = _named_uncached(fn, env)
+    if len(_by_fn) > 4096:
+        _by_fn.clear()
+    _by_fn[fn] = (env, f, [fn.__module__, fn.__qualname__] if f is not None else None)
+    return f
+
+
+def _named_uncached(fn, env):
     module = getattr(fn, "__module__", None)
     qualname = getattr(fn, "__qualname__", None)
     if not isinstance(module, str) or not isinstance(qualname, str):
@@ -110,6 +122,27 @@ def resolve(func, kwds=None):
     # Fails here (PicklingError, AttributeError...) for what cannot travel.
     blob = pickle.dumps(func, protocol=pickle.HIGHEST_PROTOCOL)
     return _pickled_runner(env), (blob,)
+
+
+def chunk_spec(func):
+    """How polypool._worker.run_chunk finds func: [module, qualname], or the
+    pickled callable. None for a C function (C tasks take native items)."""
+    if isinstance(func, CFunction):
+        return None
+    env = _env.current()
+    if _named(func, env) is not None:
+        return _by_fn[func][2]
+    return pickle.dumps(func, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def chunk_runner():
+    """The Function running a pickled chunk of items (run_chunk)."""
+    env = _env.current()
+    key = ("polypool._worker", "run_chunk", id(env))
+    f = _by_name.get(key)
+    if f is None or f[0] is not env:
+        f = _by_name[key] = (env, Function("py", "polypool._worker", "run_chunk", env))
+    return f[1]
 
 
 def _pickled_runner(env):

@@ -79,6 +79,30 @@ def call_pickled(blob, *args):
     return fn(*args)
 
 
+def run_chunk(spec, star, blob):
+    """Runs func over a pickled chunk of items: how a Python client maps a
+    Python function, one pickle per chunk rather than a value per item (as
+    multiprocessing sends chunks). spec is [module, qualname] or a pickled
+    callable; the results come back as one pickle."""
+    import pickle
+    fn = _pickled.get(spec) if isinstance(spec, bytes) else None
+    if fn is None:
+        if isinstance(spec, bytes):
+            fn = _pickled[spec] = pickle.loads(spec)
+        else:
+            fn = resolve(spec[0], spec[1])
+    items = pickle.loads(blob)
+    if star:
+        results = [fn(*args) for args in items]
+    else:
+        results = list(map(fn, items))
+    try:
+        return pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:
+        from ._errors import MaybeEncodingError
+        raise MaybeEncodingError(e, results) from None
+
+
 def task_error(exc):
     """(message, pickled exception or None, traceback text) for a task's
     exception. An exception that does not pickle is sent as a TaskError

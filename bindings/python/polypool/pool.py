@@ -16,6 +16,7 @@ Differences from multiprocessing, all in the user's favour:
 - map, imap and imap_unordered take ``progress=True`` for a progress bar.
 """
 import itertools
+import pickle
 import queue
 import threading
 import traceback
@@ -271,15 +272,40 @@ class Pool:
         chunksize, extra = divmod(n, self._processes * 4)
         return chunksize + 1 if extra else chunksize
 
+    def _chunks(self, func, items, chunksize, star):
+        """A Python function's input as pickled chunks for run_chunk, or
+        None for a C function (C tasks take native items)."""
+        spec = _functions.chunk_spec(func)
+        if spec is None:
+            return None
+        cs = chunksize or self._default_chunksize(len(items)) or 1
+        dumps = pickle.dumps
+        return [[spec, star, dumps(items[i:i + cs], pickle.HIGHEST_PROTOCOL)]
+                for i in range(0, len(items), cs)]
+
+    @staticmethod
+    def _unchunk(blobs):
+        out = []
+        for blob in blobs:
+            out.extend(pickle.loads(blob))
+        return out
+
     def _map(self, func, iterable, chunksize, star, progress):
         self._check_running()
-        fn, prefix = self._fn(func)
-        items, star = self._items(iterable, prefix, star)
         if progress:
+            fn, prefix = self._fn(func)
+            items, star = self._items(iterable, prefix, star)
             return list(self._imap(fn, items, chunksize or self._default_chunksize(len(items))
                                    or 1, True, star, progress, len(items)))
+        items = iterable if isinstance(iterable, list) else list(iterable)
         if not items:
             return []
+        chunks = self._chunks(func, items, chunksize, star)
+        if chunks is not None:
+            # One task per chunk, as multiprocessing: a pickle each way.
+            return self._unchunk(self._pool.map(_functions.chunk_runner(), chunks, 1, True))
+        fn, prefix = self._fn(func)
+        items, star = self._items(items, prefix, star)
         return self._pool.map(fn, items, chunksize or 0, star)
 
     def map(self, func, iterable, chunksize=None, *, progress=False):
@@ -292,8 +318,13 @@ class Pool:
 
     def _map_async(self, func, iterable, chunksize, star, callback, error_callback):
         self._check_running()
+        items = iterable if isinstance(iterable, list) else list(iterable)
+        chunks = self._chunks(func, items, chunksize, star)
+        if chunks is not None:
+            return MapResult(self, callback, error_callback, self._unchunk)._submit(
+                self._pool.map_async, _functions.chunk_runner(), chunks, 1, True)
         fn, prefix = self._fn(func)
-        items, star = self._items(iterable, prefix, star)
+        items, star = self._items(items, prefix, star)
         return MapResult(self, callback, error_callback)._submit(
             self._pool.map_async, fn, items, chunksize or 0, star)
 
