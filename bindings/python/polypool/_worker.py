@@ -137,6 +137,9 @@ def main(argv):
     if "--process" in argv:
         from .process import _child_main
         return _child_main(argv)
+    if "--zygote" in argv:
+        from . import _zygote
+        return _zygote.main(int(argv[argv.index("--zygote") + 1]))
     prepare()
     from . import _polypool
     _polypool._setup({"resolve": resolve, "task_error": task_error,

@@ -52,6 +52,7 @@ class BaseProcess:
         self._name = name or type(self).__name__ + "-" + ":".join(str(i) for i in self._identity)
         self._pid = None
         self._pidfd = None
+        self._zygote = None
         self._exitcode = None
         self._closed = False
         if daemon is not None:
@@ -92,15 +93,24 @@ class BaseProcess:
                 ready = []
             if not ready:
                 return None
-        while True:
-            try:
-                pid, status = os.waitpid(self._pid, 0)
-                break
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                status = 0
-                break
+        if self._zygote is not None:
+            # Not our child: the fork helper reaped it and reports.
+            if timeout is None:
+                import select
+                select.select([self._pidfd], [], [])
+            status = self._zygote.wait_status(self._pid)
+            if status is None:           # the helper died: the status is lost
+                status = 255 << 8
+        else:
+            while True:
+                try:
+                    pid, status = os.waitpid(self._pid, 0)
+                    break
+                except InterruptedError:
+                    continue
+                except ChildProcessError:
+                    status = 0
+                    break
         self._exitcode = os.waitstatus_to_exitcode(status)
         os.close(self._pidfd)
         self._pidfd = None
@@ -249,6 +259,7 @@ class BaseProcess:
         state = dict(self.__dict__)
         state["_pidfd"] = None
         state["_pid"] = None
+        state["_zygote"] = None
         return state
 
     # in the child ------------------------------------------------------------
@@ -299,6 +310,7 @@ class _MainProcess(BaseProcess):
         self._parent_pid = None
         self._pid = None
         self._pidfd = None
+        self._zygote = None
         self._exitcode = None
         self._closed = False
         self._config = {"authkey": os.urandom(32)}
@@ -384,6 +396,16 @@ def _spawn(proc):
         payload = pickle.dumps(proc, protocol=pickle.HIGHEST_PROTOCOL)
     finally:
         _sending.on = False
+    if _use_zygote():
+        from . import _zygote
+        z = _zygote.get(env, _child_environ(env))
+        _flush_std_streams()
+        pid = z.fork(payload, os.getcwd())
+        proc._pid = pid
+        proc._zygote = z
+        proc._pidfd = os.pidfd_open(pid)
+        os.set_inheritable(proc._pidfd, False)
+        return
     fd = os.memfd_create("polypool-process", os.MFD_CLOEXEC)
     try:
         view = memoryview(payload)
@@ -399,6 +421,12 @@ def _spawn(proc):
     proc._pid = pid
     proc._pidfd = os.pidfd_open(pid)
     os.set_inheritable(proc._pidfd, False)
+
+
+def _use_zygote():
+    """Fork server unless POLYPOOL_PROCESS_START=spawn asks for a fresh
+    interpreter per process (see _zygote.py)."""
+    return os.environ.get("POLYPOOL_PROCESS_START", "forkserver") != "spawn"
 
 
 def _child_main(argv):

@@ -1,0 +1,198 @@
+"""A fork server for Process: spawn semantics at the price of a fork.
+
+The first Process.start() of a program starts one helper interpreter
+(``python -m polypool._worker --zygote 3``) with the program's
+environment: it sets up sys.path and imports the main module under its
+``__main__`` guard, exactly as a spawned child would, then waits. Every
+start after that asks it to fork: the child gets this program's current
+stdout and stderr (passed over the socket) and working directory,
+unpickles its Process object and runs it. A spawned interpreter costs
+tens of milliseconds; a fork of a ready one, a few.
+
+The helper is single-threaded and never connects to the daemon, so
+forking it is safe. Children are its children, so it reaps them and
+reports each exit status back; the program sees them through
+Process.exitcode as usual. When the program exits, the helper sees EOF
+and exits too (children still running carry on, as with multiprocessing).
+
+Frames both ways: a 4-byte little-endian length and a pickle.
+  program -> helper: (payload, cwd) with fds [stdout, stderr]
+  helper -> program: ("forked", pid) | ("failed", message) | ("exited", pid, status)
+"""
+import os
+import pickle
+import socket
+import struct
+import sys
+import threading
+
+_HDR = struct.Struct("<I")
+
+
+def _send(sock, obj, fds=()):
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    msg = _HDR.pack(len(data)) + data
+    if fds:
+        n = socket.send_fds(sock, [msg], list(fds))
+        msg = msg[n:]
+    if msg:
+        sock.sendall(msg)
+
+
+def _recv_exact(sock, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("the process helper went away")
+        buf += chunk
+    return bytes(buf)
+
+
+class Zygote:
+    """The program side: one helper per environment."""
+
+    def __init__(self, env, environ):
+        from .process import _flush_std_streams
+        interpreter = env[0]
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            _flush_std_streams()
+            argv = [interpreter, "-m", "polypool._worker", "--zygote", "3"]
+            self.pid = os.posix_spawn(interpreter, argv, environ,
+                                      file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), 3)])
+        finally:
+            theirs.close()
+        self.sock = mine
+        self.lock = threading.Lock()
+        self.status = {}        # pid -> wait status, reported but not yet collected
+        self.dead = False
+
+    def _read(self):
+        """Reads one message (the lock is held)."""
+        (n,) = _HDR.unpack(_recv_exact(self.sock, _HDR.size))
+        msg = pickle.loads(_recv_exact(self.sock, n))
+        if msg[0] == "exited":
+            self.status[msg[1]] = msg[2]
+            return None
+        return msg
+
+    def fork(self, payload, cwd):
+        with self.lock:
+            _send(self.sock, (payload, cwd), fds=(1, 2))
+            while True:
+                msg = self._read()
+                if msg is None:
+                    continue
+                if msg[0] == "forked":
+                    return msg[1]
+                raise OSError("cannot start the process: %s" % msg[1])
+
+    def wait_status(self, pid):
+        """The wait status of child pid, which has ended (its pidfd said
+        so); reads the helper's reports until it is there."""
+        with self.lock:
+            while pid not in self.status:
+                if self.dead:
+                    return None
+                try:
+                    self._read()
+                except (EOFError, OSError):
+                    self.dead = True
+                    return None
+            return self.status.pop(pid)
+
+
+_zygotes = {}
+_zlock = threading.Lock()
+
+
+def get(env, environ):
+    """The helper for env, started on first use (and again if it died)."""
+    with _zlock:
+        z = _zygotes.get(id(env))
+        if z is None or z[0] is not env or z[1].dead:
+            z = _zygotes[id(env)] = (env, Zygote(env, environ))
+        return z[1]
+
+
+# ---- the helper side ----------------------------------------------------------
+
+def _run_child(payload, cwd, fds):
+    os.dup2(fds[0], 1)
+    os.dup2(fds[1], 2)
+    for fd in fds:
+        os.close(fd)
+    if cwd:
+        try:
+            os.chdir(cwd)
+        except OSError:
+            pass
+    code = 1
+    try:
+        proc = pickle.loads(payload)
+        code = proc._bootstrap()
+    except BaseException:  # noqa: B902 - reported, and the child ends
+        import traceback
+        traceback.print_exc()
+    finally:
+        try:
+            import atexit
+            atexit._run_exitfuncs()
+        finally:
+            for f in (sys.stdout, sys.stderr):
+                try:
+                    f.flush()
+                except Exception:
+                    pass
+            os._exit(code if isinstance(code, int) else 1)
+
+
+def main(fd):
+    """``python -m polypool._worker --zygote FD``: serve fork requests."""
+    import selectors
+    from . import _worker
+    _worker.prepare()
+    sock = socket.socket(fileno=fd)
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ, None)
+    buf = b""
+    while True:
+        for key, _ in sel.select():
+            if key.data is not None:                 # a child's pidfd: it ended
+                pid = key.data
+                sel.unregister(key.fileobj)
+                os.close(key.fileobj)
+                try:
+                    _, status = os.waitpid(pid, 0)
+                except ChildProcessError:
+                    status = 0
+                _send(sock, ("exited", pid, status))
+                continue
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 16)
+            if not data:
+                return 0                             # the program is gone
+            buf += data
+            while len(buf) >= _HDR.size:
+                (n,) = _HDR.unpack_from(buf)
+                if len(buf) < _HDR.size + n:
+                    break
+                payload, cwd = pickle.loads(buf[_HDR.size:_HDR.size + n])
+                buf = buf[_HDR.size + n:]
+                if _worker._main_error is not None:
+                    for f in fds:
+                        os.close(f)
+                    _send(sock, ("failed", "the main module failed to import: %r"
+                                 % (_worker._main_error,)))
+                    continue
+                pid = os.fork()
+                if pid == 0:
+                    sel.close()
+                    sock.close()
+                    _run_child(payload, cwd, fds)
+                for f in fds:
+                    os.close(f)
+                fds = []
+                pidfd = os.pidfd_open(pid)
+                sel.register(pidfd, selectors.EVENT_READ, pid)
+                _send(sock, ("forked", pid))
