@@ -79,11 +79,14 @@ class ApplyResult:
     def __init__(self, pool, callback=None, error_callback=None, post=None):
         self._pool = pool
         self._fut = None
-        self._submitted = threading.Event()
         self._callback = callback
         self._error_callback = error_callback
         self._post = post
-        self._event = threading.Event() if (callback or error_callback) else None
+        # Only results with callbacks need events (the callback thread sets
+        # them); the others ask the future directly.
+        want = callback is not None or error_callback is not None
+        self._event = threading.Event() if want else None
+        self._submitted = threading.Event() if want else None
         self._value = None
         self._exc = None
         self._done = False
@@ -99,11 +102,12 @@ class ApplyResult:
             self._done = True
 
     def _submit(self, submit, *args):
-        want = self._event is not None
-        if want:
-            _ensure_runner()
+        if self._event is None:
+            self._fut = submit(*args, None)
+            return self
+        _ensure_runner()
         try:
-            self._fut = submit(*args, self if want else None)
+            self._fut = submit(*args, self)
         finally:
             self._submitted.set()
         return self
@@ -144,8 +148,9 @@ class ApplyResult:
         if self._event is not None:
             if not self._event.wait(timeout):
                 raise TimeoutError("the result was not ready within %ss" % timeout)
-        elif not self._fut.wait(_ms(timeout)):
-            raise TimeoutError("the result was not ready within %ss" % timeout)
+        elif not self._done:
+            if timeout is not None and not self._fut.wait(_ms(timeout)):
+                raise TimeoutError("the result was not ready within %ss" % timeout)
         self._resolve()
         if self._exc is not None:
             raise self._exc
@@ -300,10 +305,16 @@ class Pool:
         items = iterable if isinstance(iterable, list) else list(iterable)
         if not items:
             return []
-        chunks = self._chunks(func, items, chunksize, star)
-        if chunks is not None:
+        spec = _functions.chunk_spec(func)
+        if spec is not None:
             # One task per chunk, as multiprocessing: a pickle each way.
-            return self._unchunk(self._pool.map(_functions.chunk_runner(), chunks, 1, True))
+            # Streamed, so that chunks are pickled while the first ones run
+            # and results unpickled while the last ones do.
+            cs = chunksize or self._default_chunksize(len(items)) or 1
+            dumps, hp = pickle.dumps, pickle.HIGHEST_PROTOCOL
+            chunks = ([spec, star, dumps(items[i:i + cs], hp)] for i in range(0, len(items), cs))
+            return self._unchunk(self._pool.imap(_functions.chunk_runner(), chunks, 1, True,
+                                                 True))
         fn, prefix = self._fn(func)
         items, star = self._items(items, prefix, star)
         return self._pool.map(fn, items, chunksize or 0, star)
