@@ -289,6 +289,31 @@ class Pool:
                 for i in range(0, len(items), cs)]
 
     @staticmethod
+    def _gather(it):
+        """The results of a chunk iterator, as map returns them: every
+        chunk runs to the end, then the first failure is raised (no fail
+        fast, as multiprocessing)."""
+        out = []
+        first = None
+        loads = pickle.loads
+        while True:
+            try:
+                blob = next(it)
+            except StopIteration:
+                break
+            except BaseException as e:  # noqa: B902
+                if not isinstance(e, Exception) and not isinstance(e.__cause__, RemoteTraceback):
+                    raise           # this program's own Ctrl-C, not a task's
+                if first is None:
+                    first = e
+                continue
+            if first is None:
+                out.extend(loads(blob))
+        if first is not None:
+            raise first
+        return out
+
+    @staticmethod
     def _unchunk(blobs):
         out = []
         for blob in blobs:
@@ -313,8 +338,7 @@ class Pool:
             cs = chunksize or self._default_chunksize(len(items)) or 1
             dumps, hp = pickle.dumps, pickle.HIGHEST_PROTOCOL
             chunks = ([spec, star, dumps(items[i:i + cs], hp)] for i in range(0, len(items), cs))
-            return self._unchunk(self._pool.imap(_functions.chunk_runner(), chunks, 1, True,
-                                                 True))
+            return self._gather(self._pool.imap(_functions.chunk_runner(), chunks, 1, True, True))
         fn, prefix = self._fn(func)
         items, star = self._items(items, prefix, star)
         return self._pool.map(fn, items, chunksize or 0, star)
