@@ -79,9 +79,17 @@ class Zygote:
 
     def fork(self, payload, cwd):
         with self.lock:
-            _send(self.sock, (payload, cwd), fds=(1, 2))
+            try:
+                _send(self.sock, (payload, cwd), fds=(1, 2))
+            except OSError:
+                self.dead = True        # get() starts a new helper
+                raise
             while True:
-                msg = self._read()
+                try:
+                    msg = self._read()
+                except (EOFError, OSError):
+                    self.dead = True
+                    raise
                 if msg is None:
                     continue
                 if msg[0] == "forked":

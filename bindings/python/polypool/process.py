@@ -398,9 +398,15 @@ def _spawn(proc):
         _sending.on = False
     if _use_zygote():
         from . import _zygote
-        z = _zygote.get(env, _child_environ(env))
         _flush_std_streams()
-        pid = z.fork(payload, os.getcwd())
+        for attempt in (1, 2):
+            z = _zygote.get(env, _child_environ(env))
+            try:
+                pid = z.fork(payload, os.getcwd())
+                break
+            except (EOFError, BrokenPipeError, ConnectionResetError):
+                if attempt == 2:    # a helper that dies at once: say so
+                    raise OSError("cannot start the process: the process helper exited")
         proc._pid = pid
         proc._zygote = z
         proc._pidfd = os.pidfd_open(pid)

@@ -1,0 +1,174 @@
+"""How polypool runs Python work, beyond multiprocessing's API: spare
+workers, both ways of starting a Process, pools mixing C workers and
+Python hosts, the polyglot example, and what `polypool status` shows."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+import tasks
+from helpers import describe, run_script
+
+pytestmark = pytest.mark.polypool_only
+
+BUILD_DIR = os.environ.get("POLYPOOL_BUILD_DIR", "")
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_next_pool_adopts_the_idle_workers_of_the_last(mp):
+    with mp.Pool(2) as p:
+        first = set(p.map(tasks.getpid, range(2), chunksize=1))
+        # Both workers run: the map above may have used just one.
+        first |= {p.apply(tasks.getpid) for _ in range(4)}
+    with mp.Pool(2) as p:
+        second = set(p.map(tasks.getpid, range(8), chunksize=1))
+    assert first & second, (first, second)
+
+
+def test_pool_with_initializer_starts_fresh_workers(mp):
+    with mp.Pool(1) as p:
+        old = p.apply(tasks.getpid)
+    with mp.Pool(1, initializer=tasks.init_state, initargs=(5,)) as p:
+        assert p.apply(tasks.get_state) == 5
+        assert p.apply(tasks.getpid) != old
+
+
+SPAWN_SCRIPT = textwrap.dedent("""
+    import os, signal, sys, time
+    import polypool as multiprocessing
+
+    def ok(): print("child", multiprocessing.current_process().name)
+    def fail(): raise RuntimeError("boom")
+    def leave(): sys.exit(3)
+    def hang(): time.sleep(60)
+
+    if __name__ == "__main__":
+        codes = []
+        for target in (ok, fail, leave):
+            p = multiprocessing.Process(target=target, name="P-" + target.__name__)
+            p.start()
+            p.join()
+            codes.append(p.exitcode)
+        p = multiprocessing.Process(target=hang)
+        p.start()
+        p.terminate()
+        p.join()
+        codes.append(p.exitcode)
+        print(codes)
+""")
+
+
+@pytest.mark.parametrize("start", ["forkserver", "spawn"])
+def test_process_start_methods(tmp_path, start):
+    env = dict(os.environ, POLYPOOL_PROCESS_START=start)
+    proc = run_script(SPAWN_SCRIPT, tmp_path, env=env)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == "child P-ok\n[0, 1, 3, -15]\n", describe(proc)
+    assert "Process P-fail:" in proc.stderr and "RuntimeError: boom" in proc.stderr
+
+
+def test_process_helper_death_is_not_a_hang(tmp_path):
+    script = textwrap.dedent("""
+        import os, signal, time
+        import polypool as multiprocessing
+        from polypool import _zygote
+
+        def hang(): time.sleep(60)
+
+        if __name__ == "__main__":
+            p = multiprocessing.Process(target=hang)
+            p.start()
+            helper = p._zygote.pid
+            os.kill(helper, signal.SIGKILL)
+            p.kill()
+            p.join()
+            print(p.exitcode is not None)
+            q = multiprocessing.Process(target=print, args=("again",))
+            q.start()
+            q.join()
+            print(q.exitcode)
+    """)
+    proc = run_script(script, tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == "True\nagain\n0\n", describe(proc)
+
+
+def test_c_worker_pool_makes_room_for_python_work(mp):
+    """A pool started with C workers (as a C client makes it) runs a Python
+    function: an idle C worker gives its place to a Python host."""
+    from polypool import _env, _polypool
+    pool = _polypool.Pool(size=1, name="test-c-then-python")
+    try:
+        fn = _polypool.Function("py", "tasks", "square", _env.current())
+        assert pool.map(fn, list(range(5))) == [0, 1, 4, 9, 16]
+        lib = os.path.join(BUILD_DIR, "tests", "lib", "libpptest.so")
+        assert pool.map(_polypool.Function("c", lib, "pt_square"), [3]) == [9]
+    finally:
+        pool.close()
+        pool.free()
+
+
+def test_status_shows_python_workers(mp):
+    cli = os.path.join(BUILD_DIR, "runtime", "cli", "polypool")
+    with mp.Pool(1) as p:
+        pid = p.apply(tasks.getpid)
+        out = subprocess.run([cli, "status", "--json"], capture_output=True, text=True,
+                             timeout=30)
+    assert out.returncode == 0, out.stderr
+    workers = [w for pool in json.loads(out.stdout)["pools"] for w in pool["workers"]]
+    assert {"pid": pid, "kind": "python"}.items() <= \
+        next(w for w in workers if w["pid"] == pid).items()
+
+
+def test_polyglot_example():
+    """examples/polyglot: the C program and the Python program at the same
+    time on one named pool, each running the other's functions."""
+    src = os.path.join(TOP, "examples", "polyglot")
+    exe = os.path.join(BUILD_DIR, "examples", "polyglot", "polyglot")
+    lib = os.path.join(BUILD_DIR, "examples", "polyglot", "libpolyglot.so")
+    env = dict(os.environ)
+    env.pop("PYTHONUNBUFFERED", None)
+    c_env = dict(env, PYTHONPATH=os.pathsep.join([src, env.get("PYTHONPATH", "")]),
+                 POLYPOOL_PYTHON=sys.executable)
+    py_env = dict(env, POLYGLOT_LIB=lib)
+    c = subprocess.Popen([exe], env=c_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    py = subprocess.Popen([sys.executable, os.path.join(src, "polyglot.py")], env=py_env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    c_out, c_err = c.communicate(timeout=120)
+    py_out, py_err = py.communicate(timeout=120)
+    assert c.returncode == 0, c_err
+    assert py.returncode == 0, py_err
+    assert c_out == (
+        "C: word counts (Python pgtasks.word_count): [4, 2, 3]\n"
+        "C: summary (Python pgtasks.summary): {'n': 8, 'total': 31, 'max': 9}\n"
+        "C: collatz steps (C pg_collatz): [8, 16, 111]\n")
+    assert py_out == (
+        "Python: collatz steps (C pg_collatz): [0, 1, 7, 2, 5, 8, 16, 3, 19, 6]\n"
+        "Python: reversed (C pg_reverse): ['loopylop', 'nohtyP dna C']\n"
+        "Python: shouted (Python pgtasks.shout): ['HELLO!', 'POOL!']\n")
+
+
+def test_process_helper_killed_between_starts(tmp_path):
+    script = textwrap.dedent("""
+        import os, signal
+        import polypool as multiprocessing
+
+        if __name__ == "__main__":
+            p = multiprocessing.Process(target=print, args=("one",))
+            p.start()
+            p.join()
+            os.kill(p._zygote.pid, signal.SIGKILL)
+            os.waitpid(p._zygote.pid, 0)
+            q = multiprocessing.Process(target=print, args=("two",))
+            q.start()
+            q.join()
+            print(p.exitcode, q.exitcode)
+    """)
+    proc = run_script(script, tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == "one\ntwo\n0 0\n", describe(proc)
