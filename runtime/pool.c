@@ -431,12 +431,29 @@ static bool needs_workers(const struct pool *p)
 }
 
 /* Spawn-failing with no worker left: nothing would ever run the queue. */
+bool pool_can_run(const struct pool *p, const struct pyenv *env)
+{
+    list_for_each (l, &p->workers) {
+        const struct worker *w = container_of(l, struct worker, pool_link);
+        if (w->state != WORKER_EXITING && w->state != WORKER_DEAD && worker_runs(w, env))
+            return true;
+    }
+    return false;
+}
+
+/* Spawn-failing: queued jobs no live worker can run would wait for a retry
+ * that may never work (every worker gone, or only C workers left for
+ * Python work): they fail now. */
 static void fail_if_stuck(struct pool *p)
 {
-    if (!p->spawn_error[0] || p->n_workers || list_empty(&p->rr))
+    if (!p->spawn_error[0])
         return;
     struct wire_error e = { .status = WS_ENOSPAWN, .message = p->spawn_error };
-    fail_all_queued(p, &e);
+    list_for_each_safe (l, tmp, &p->rr) {
+        struct job *j = container_of(l, struct job, rr_link);
+        if (!pool_can_run(p, j->env))
+            sched_job_fail_queued(j, &e);
+    }
 }
 
 /* Workers of p cannot start (msg says why): not a permanent break, since
@@ -521,9 +538,9 @@ void pool_fill_pending(void)
 void pool_worker_gone(struct pool *p, bool ready, const char *why)
 {
     p->n_workers--;
-    if (ready) {
-        p->startup_failures = 0;
-    } else if (p->state == POOL_RUNNING && ++p->startup_failures >= 3) {
+    /* Only a worker becoming ready (pool_worker_ready) clears the count: a
+     * ready C worker leaving must not hide Python hosts that never start. */
+    if (!ready && p->state == POOL_RUNNING && ++p->startup_failures >= 3) {
         char msg[512];
         snprintf(msg, sizeof msg, "workers keep dying at startup (last: %s)", why);
         spawn_failed(p, msg);

@@ -109,6 +109,9 @@ void pool_detach(struct pool *p, struct session *s);
  * Call right after pool_new. */
 void pool_set_env(struct pool *p, struct pyenv *env, bool initializer);
 
+/* Whether a live worker of p can run jobs of env (NULL: C). */
+bool pool_can_run(const struct pool *p, const struct pyenv *env);
+
 /* Which kind of worker p should start next: the environment of queued
  * Python work no worker of p can run, else p->env (NULL: a C worker). */
 struct pyenv *pool_wanted_env(const struct pool *p);

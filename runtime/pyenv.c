@@ -20,29 +20,37 @@ static size_t add(char *dst, size_t off, const char *s)
 
 /* Serialises the fields into dst (NULL: only measures). */
 static size_t make_key(char *dst, const char *interpreter, char *const *path, size_t npath,
-                       const char *main_path, const char *main_module, const char *cwd)
+                       const char *main_path, const char *main_module, const char *cwd,
+                       char *const *environ, size_t nenviron)
 {
-    size_t off = add(dst, 0, interpreter);
+    char counts[64];
+    snprintf(counts, sizeof counts, "%zu %zu", npath, nenviron);
+    size_t off = add(dst, 0, counts);
+    off = add(dst, off, interpreter);
     off = add(dst, off, main_path);
     off = add(dst, off, main_module);
     off = add(dst, off, cwd);
     for (size_t i = 0; i < npath; i++)
         off = add(dst, off, path[i] ? path[i] : "");
+    for (size_t i = 0; i < nenviron; i++)
+        off = add(dst, off, environ[i] ? environ[i] : "");
     return off;
 }
 
 struct pyenv *pyenv_intern(const char *interpreter, char *const *path, size_t npath,
-                           const char *main_path, const char *main_module, const char *cwd)
+                           const char *main_path, const char *main_module, const char *cwd,
+                           char *const *environ, size_t nenviron)
 {
     interpreter = interpreter ? interpreter : "";
     main_path = main_path ? main_path : "";
     main_module = main_module ? main_module : "";
     cwd = cwd ? cwd : "";
-    size_t len = make_key(NULL, interpreter, path, npath, main_path, main_module, cwd);
+    size_t len = make_key(NULL, interpreter, path, npath, main_path, main_module, cwd, environ,
+                          nenviron);
     char *key = malloc(len);
     if (!key)
         return NULL;
-    make_key(key, interpreter, path, npath, main_path, main_module, cwd);
+    make_key(key, interpreter, path, npath, main_path, main_module, cwd, environ, nenviron);
     list_for_each (l, &envs) {
         struct pyenv *e = container_of(l, struct pyenv, link);
         if (e->key_len == len && memcmp(e->key, key, len) == 0) {
@@ -51,7 +59,7 @@ struct pyenv *pyenv_intern(const char *interpreter, char *const *path, size_t np
         }
     }
     struct pyenv *e = calloc(1, sizeof *e);
-    if (!e || !(e->path = calloc(npath ? npath : 1, sizeof *e->path))) {
+    if (!e || !(e->path = calloc(npath + nenviron + 1, sizeof *e->path))) {
         free(e);
         free(key);
         return NULL;
@@ -59,7 +67,7 @@ struct pyenv *pyenv_intern(const char *interpreter, char *const *path, size_t np
     /* Every string points into the key: one allocation to free. */
     e->key = key;
     e->key_len = len;
-    char *p = key;
+    char *p = key + strlen(key) + 1;      /* past the counts */
     e->interpreter = p;
     p += strlen(p) + 1;
     e->main_path = p;
@@ -73,6 +81,12 @@ struct pyenv *pyenv_intern(const char *interpreter, char *const *path, size_t np
         p += strlen(p) + 1;
     }
     e->npath = npath;
+    e->environ = e->path + npath;      /* the same array, after the path */
+    for (size_t i = 0; i < nenviron; i++) {
+        e->environ[i] = p;
+        p += strlen(p) + 1;
+    }
+    e->nenviron = nenviron;
     e->refs = 1;
     list_push_back(&envs, &e->link);
     n_envs++;
@@ -115,6 +129,8 @@ static bool replaced(const char *var)
 char **pyenv_environ(const struct pyenv *e, char *const *base)
 {
     size_t nbase = 0, strings = 0;
+    if (e->nenviron)
+        base = e->environ;      /* NULL-terminated: calloc'd one extra */
     for (char *const *v = base; v && *v; v++)
         if (!replaced(*v))
             nbase++;

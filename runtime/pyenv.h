@@ -24,13 +24,16 @@ struct pyenv {
     char **path;            /* npath entries */
     size_t npath;
     char *main_path, *main_module, *cwd;   /* "" when unset */
+    char **environ;         /* nenviron "NAME=value" entries; none: the daemon's */
+    size_t nenviron;
     struct list link;
 };
 
 /* The interned environment with these fields (strings copied), with a new
  * reference. NULL on ENOMEM. */
 struct pyenv *pyenv_intern(const char *interpreter, char *const *path, size_t npath,
-                           const char *main_path, const char *main_module, const char *cwd);
+                           const char *main_path, const char *main_module, const char *cwd,
+                           char *const *environ, size_t nenviron);
 struct pyenv *pyenv_ref(struct pyenv *e);
 /* Accepts NULL. */
 void pyenv_unref(struct pyenv *e);
@@ -39,8 +42,9 @@ void pyenv_unref(struct pyenv *e);
  * static buffer. */
 const char *pyenv_label(const struct pyenv *e);
 
-/* The process environment of a worker host for e: `base` (NULL-terminated,
- * usually environ) without PYTHONPATH and POLYPOOL_PY_*, plus
+/* The process environment of a worker host for e: e's environ, or when it
+ * has none `base` (NULL-terminated, usually the daemon's environ), without
+ * PYTHONPATH and POLYPOOL_PY_*, plus
  *   PYTHONPATH=<path joined by ':'>, POLYPOOL_PY_PATH=<path joined by
  *   '\x1f'>, POLYPOOL_PY_MAIN_PATH, POLYPOOL_PY_MAIN_MODULE.
  * One malloc'd block: free the returned array only. NULL on ENOMEM. */

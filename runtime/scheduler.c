@@ -236,7 +236,7 @@ static bool job_blocked(struct job *j, struct wire_error *e, char *msg, size_t m
         return true;
     }
     /* Workers cannot start and none is left: no waiting for a retry. */
-    if (p->spawn_error[0] && p->n_workers == 0) {
+    if (p->spawn_error[0] && !pool_can_run(p, j->env)) {
         e->status = WS_ENOSPAWN;
         snprintf(msg, msglen, "%s", p->spawn_error);
         return true;

@@ -472,8 +472,12 @@ static int intern_env(const Polypool__V1__PyEnv *pe, struct pyenv **out, const c
         *why = "the environment's path has over 4096 entries";
         return -1;
     }
+    if (pe->n_environ > 65536) {
+        *why = "the environment has over 65536 variables";
+        return -1;
+    }
     *out = pyenv_intern(pe->interpreter, pe->path, pe->n_path, pe->main_path,
-                        pe->main_module, pe->cwd);
+                        pe->main_module, pe->cwd, pe->environ, pe->n_environ);
     if (!*out) {
         *why = "out of memory";
         return -1;

@@ -390,13 +390,33 @@ static void describe_exit(const struct worker *w, int status, char *buf, size_t 
     }
 }
 
+/* A worker that died before it was ready usually said why on stderr (a
+ * Python host: "No module named polypool"): its last line goes into why. */
+static void append_last_words(const struct worker *w, char *why, size_t len)
+{
+    char *err = NULL;
+    size_t n = salvage(w->err_fd, &err);
+    while (n && (err[n - 1] == '\n' || err[n - 1] == '\r' || err[n - 1] == ' '))
+        n--;
+    if (n) {
+        size_t start = n;
+        while (start && err[start - 1] != '\n')
+            start--;
+        size_t used = strlen(why);
+        snprintf(why + used, len - used, ": %.*s", (int)(n - start), err + start);
+    }
+    free(err);
+}
+
 static void on_death(struct worker *w, int status)
 {
     struct pool *p = w->pool;
     bool was_ready = w->init_done;
-    char why[256];
+    char why[512];
     int sig, code;
     describe_exit(w, status, why, sizeof why, &sig, &code);
+    if (!was_ready && w->kill_reason == KILL_NONE)
+        append_last_words(w, why, sizeof why);
     bool clean = WIFEXITED(status) && code == 0 && w->state == WORKER_EXITING;
     if (!clean && w->kill_reason == KILL_NONE)
         log_warn("pool %llu: %s", (unsigned long long)p->id, why);

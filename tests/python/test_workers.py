@@ -172,3 +172,58 @@ def test_process_helper_killed_between_starts(tmp_path):
     proc = run_script(script, tmp_path)
     assert proc.returncode == 0, describe(proc)
     assert proc.stdout == "one\ntwo\n0 0\n", describe(proc)
+
+
+@pytest.mark.parametrize("interpreter", ["/bin/false", "/nonexistent/python3"])
+def test_python_hosts_that_cannot_start_fail_the_work(mp, interpreter):
+    """Python work for hosts that die at start (or cannot be spawned) fails
+    with SpawnError, even while C workers of the pool live on."""
+    from polypool import _polypool
+    pool = _polypool.Pool(size=1, name="test-bad-host-" + os.path.basename(interpreter))
+    try:
+        lib = os.path.join(BUILD_DIR, "tests", "lib", "libpptest.so")
+        square = _polypool.Function("c", lib, "pt_square")
+        assert pool.map(square, [2]) == [4]
+        fn = _polypool.Function("py", "tasks", "square", (interpreter, [], None, None, "/"))
+        with pytest.raises(mp.SpawnError) as ei:
+            pool.map(fn, [1, 2])
+        assert interpreter in str(ei.value) or "dying at startup" in str(ei.value), ei.value
+    finally:
+        pool.close()
+        pool.free()
+
+
+ENVIRON_SCRIPT = textwrap.dedent("""
+    import os
+    import polypool as multiprocessing
+
+    def read(_=None):
+        return os.environ.get("PP_TEST_SETTING")
+
+    def show():
+        print("process", read())
+
+    if __name__ == "__main__":
+        os.environ["PP_TEST_SETTING"] = "one"
+        with multiprocessing.Pool(1) as pool:
+            print("pool", pool.apply(read), pool.map(read, [0]))
+        os.environ["PP_TEST_SETTING"] = "two"
+        with multiprocessing.Pool(1) as pool:
+            print("pool", pool.apply(read))
+        p = multiprocessing.Process(target=show)
+        p.start()
+        p.join()
+        os.environ["PP_TEST_SETTING"] = "three"
+        p = multiprocessing.Process(target=show)
+        p.start()
+        p.join()
+""")
+
+
+@pytest.mark.parametrize("start", ["forkserver", "spawn"])
+def test_workers_and_children_see_this_programs_environment(tmp_path, start):
+    env = dict(os.environ, POLYPOOL_PROCESS_START=start)
+    proc = run_script(ENVIRON_SCRIPT, tmp_path, env=env)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == ("pool one ['one']\npool two\nprocess two\nprocess three\n"), \
+        describe(proc)

@@ -251,6 +251,9 @@ typedef struct pp_pyenv {
     const char *main_path;        /* NULL: none */
     const char *main_module;      /* NULL: none */
     const char *cwd;              /* NULL: the current directory */
+    const char *const *environ;   /* nenviron "NAME=value" variables of the host;
+                                     NULL: the daemon's environment */
+    size_t nenviron;
 } pp_pyenv;
 
 /* A Python function: `qualname` (a module-level name, dotted for a nested

@@ -83,6 +83,9 @@ void pyenv_own_fini(struct pyenv_own *own)
     for (size_t i = 0; i < own->npath; i++)
         free(own->path[i]);
     free(own->path);
+    for (size_t i = 0; i < own->nenviron; i++)
+        free(own->environ[i]);
+    free(own->environ);
     memset(own, 0, sizeof *own);
 }
 
@@ -142,6 +145,17 @@ pp_status pyenv_own_init(struct pyenv_own *own, const pp_pyenv *env)
             pp = colon ? colon + 1 : NULL;
         }
     }
+    if (env->environ && env->nenviron) {
+        if (!(own->environ = calloc(env->nenviron, sizeof *own->environ)))
+            goto fail;
+        for (size_t i = 0; i < env->nenviron; i++) {
+            if (!env->environ[i])
+                continue;
+            if (!(own->environ[own->nenviron] = strdup(env->environ[i])))
+                goto fail;
+            own->nenviron++;
+        }
+    }
     return PP_OK;
 fail:
     pyenv_own_fini(own);
@@ -158,6 +172,8 @@ void pyenv_own_msg(const struct pyenv_own *own, Polypool__V1__PyEnv *e)
     e->main_path = own->main_path;
     e->main_module = own->main_module;
     e->cwd = own->cwd;
+    e->environ = own->environ;
+    e->n_environ = own->nenviron;
 }
 
 pp_status pp_func_py(const char *module, const char *qualname, const pp_pyenv *env,
@@ -200,6 +216,8 @@ pp_status func_copy(const pp_func *f, pp_func **out)
         .main_path = f->env.main_path,
         .main_module = f->env.main_module,
         .cwd = f->env.cwd,
+        .environ = (const char *const *)f->env.environ,
+        .nenviron = f->env.nenviron,
     };
     /* path may be NULL with npath 0: that would mean "$PYTHONPATH's". */
     static const char *const none[1];

@@ -100,6 +100,8 @@ struct pyenv_own {
     char *interpreter, *main_path, *main_module, *cwd;
     char **path;
     size_t npath;
+    char **environ;
+    size_t nenviron;
 };
 
 struct pp_func {

@@ -14,14 +14,21 @@ import os as _os
 import pickle as _pickle
 import sys as _sys
 
+# Workers import this program's main script as __mp_main__ (spawn
+# semantics): objects of classes defined there come back pickled under
+# that name, so it must name the main module here too (as
+# multiprocessing does).
+_sys.modules.setdefault("__mp_main__", _sys.modules.get("__main__"))
+
 from . import _polypool
 from ._errors import (  # noqa: F401
     AuthenticationError, BufferTooShort, BusyError, CancelledError, ClosedError,
     ConnectionLostError, DaemonUnavailableError, DeadlineError, ExistsError, ForkedError,
-    InternalError, InvalidArgumentError, LibraryNotFoundError, MaybeEncodingError,
-    MessageTooLargeError, NotFoundError, PermissionDeniedError, PolypoolError, ProcessError,
-    ProtocolError, RemoteTraceback, SpawnError, StateError, SymbolNotFoundError, TaskError,
-    TimeoutError, VersionError, WorkerLostError, make_error as _make_error)
+    EndOfIterationError, InternalError, InvalidArgumentError, LibraryNotFoundError,
+    MaybeEncodingError, MessageTooLargeError, NotFoundError, NotReadyError, OutOfMemoryError,
+    OwnerDeadError, PermissionDeniedError, PolypoolError, ProcessError, ProtocolError,
+    RemoteTraceback, SpawnError, StateError, SymbolNotFoundError, TaskError, TimeoutError,
+    VersionError, WorkerLostError, make_error as _make_error)
 from ._functions import CFunction, cfunc  # noqa: F401
 from .process import Process, active_children, current_process, parent_process  # noqa: F401
 from .pool import Pool  # noqa: F401

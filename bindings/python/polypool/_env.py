@@ -37,15 +37,20 @@ def current():
     global _cache, _seen
     cwd = os.getcwd()
     main = sys.modules.get("__main__")
-    if _seen is not None and _seen[0] == cwd and _seen[1] is main and _seen[2] == sys.path:
+    data = os.environ._data
+    if _seen is not None and _seen[0] == cwd and _seen[1] is main and _seen[2] == sys.path \
+            and _seen[3] == data:
         return _cache
     path = [os.path.abspath(p) if p else cwd for p in sys.path]
     main_path, main_module = _main_info()
     interpreter = os.path.abspath(sys.executable) if sys.executable else ""
-    env = (interpreter, path, main_path or None, main_module or None, cwd)
+    # Workers see this program's environment variables, as spawned children
+    # do (OMP_NUM_THREADS set before Pool() must reach them).
+    environ = ["%s=%s" % kv for kv in os.environ.items() if "\0" not in kv[0] + kv[1]]
+    env = (interpreter, path, main_path or None, main_module or None, cwd, environ)
     if _cache != env:
         _cache = env
-    _seen = (cwd, main, list(sys.path))
+    _seen = (cwd, main, list(sys.path), dict(data))
     return _cache
 
 

@@ -93,13 +93,19 @@ def _named_uncached(fn, env):
         raise pickle.PicklingError(
             "Can't pickle %r: functions defined in an interactive session cannot run in "
             "worker processes; put them in a module (or a script) and import them" % (fn,))
-    key = (module, qualname, env[0], tuple(env[1]), env[2], env[3], env[4])
-    f = _by_name.get(key)
-    if f is None:
+    return _function(module, qualname, env)
+
+
+def _function(module, qualname, env):
+    """The Function for module.qualname in env (the same env object while
+    the environment stays the same: see _env.current)."""
+    key = (module, qualname, id(env))
+    hit = _by_name.get(key)
+    if hit is None or hit[0] is not env:
         if len(_by_name) > 1024:
             _by_name.clear()
-        f = _by_name[key] = Function("py", module, qualname, env)
-    return f
+        hit = _by_name[key] = (env, Function("py", module, qualname, env))
+    return hit[1]
 
 
 def resolve(func, kwds=None):
@@ -137,18 +143,9 @@ def chunk_spec(func):
 
 def chunk_runner():
     """The Function running a pickled chunk of items (run_chunk)."""
-    env = _env.current()
-    key = ("polypool._worker", "run_chunk", id(env))
-    f = _by_name.get(key)
-    if f is None or f[0] is not env:
-        f = _by_name[key] = (env, Function("py", "polypool._worker", "run_chunk", env))
-    return f[1]
+    return _function("polypool._worker", "run_chunk", _env.current())
 
 
 def _pickled_runner(env):
-    key = ("polypool._worker", _PICKLED, env[0], tuple(env[1]), env[2], env[3], env[4])
-    f = _by_name.get(key)
-    if f is None:
-        f = _by_name[key] = Function("py", "polypool._worker", _PICKLED, env)
-    return f
+    return _function("polypool._worker", _PICKLED, env)
 

@@ -46,7 +46,8 @@ def _import_main():
 
 def prepare():
     """Sets up sys.path and the main module. A main module that fails to
-    import does not kill the host: every task then fails with that error."""
+    import does not kill the host: every task of a function of the main
+    module then fails with that error (others run)."""
     global _main_error
     _setup_path()
     try:

@@ -5,7 +5,8 @@ The first Process.start() of a program starts one helper interpreter
 environment: it sets up sys.path and imports the main module under its
 ``__main__`` guard, exactly as a spawned child would, then waits. Every
 start after that asks it to fork: the child gets this program's current
-stdout and stderr (passed over the socket) and working directory,
+stdout and stderr (passed over the socket), working directory and
+environment variables,
 unpickles its Process object and runs it. A spawned interpreter costs
 tens of milliseconds; a fork of a ready one, a few.
 
@@ -16,7 +17,7 @@ Process.exitcode as usual. When the program exits, the helper sees EOF
 and exits too (children still running carry on, as with multiprocessing).
 
 Frames both ways: a 4-byte little-endian length and a pickle.
-  program -> helper: (payload, cwd) with fds [stdout, stderr]
+  program -> helper: (payload, cwd, environ) with fds [stdout, stderr]
   helper -> program: ("forked", pid) | ("failed", message) | ("exited", pid, status)
 """
 import os
@@ -77,10 +78,10 @@ class Zygote:
             return None
         return msg
 
-    def fork(self, payload, cwd):
+    def fork(self, payload, cwd, environ):
         with self.lock:
             try:
-                _send(self.sock, (payload, cwd), fds=(1, 2))
+                _send(self.sock, (payload, cwd, environ), fds=(1, 2))
             except OSError:
                 self.dead = True        # get() starts a new helper
                 raise
@@ -126,7 +127,10 @@ def get(env, environ):
 
 # ---- the helper side ----------------------------------------------------------
 
-def _run_child(payload, cwd, fds):
+def _run_child(payload, cwd, environ, fds):
+    if os.environ != environ:
+        os.environ.clear()
+        os.environ.update(environ)
     os.dup2(fds[0], 1)
     os.dup2(fds[1], 2)
     for fd in fds:
@@ -185,7 +189,7 @@ def main(fd):
                 (n,) = _HDR.unpack_from(buf)
                 if len(buf) < _HDR.size + n:
                     break
-                payload, cwd = pickle.loads(buf[_HDR.size:_HDR.size + n])
+                payload, cwd, environ = pickle.loads(buf[_HDR.size:_HDR.size + n])
                 buf = buf[_HDR.size + n:]
                 if _worker._main_error is not None:
                     for f in fds:
@@ -197,7 +201,7 @@ def main(fd):
                 if pid == 0:
                     sel.close()
                     sock.close()
-                    _run_child(payload, cwd, fds)
+                    _run_child(payload, cwd, environ, fds)
                 for f in fds:
                     os.close(f)
                 fds = []

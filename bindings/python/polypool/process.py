@@ -161,6 +161,7 @@ class BaseProcess:
         if self._pid is not None and self._poll(0) is None:
             raise ValueError("Cannot close a process while it is still running. "
                              "You should first call join() or terminate().")
+        self._release()
         self._closed = True
 
     # attributes --------------------------------------------------------------
@@ -216,6 +217,11 @@ class BaseProcess:
             os.close(w)
             self._pidfd = r
         return self._pidfd
+
+    def _release(self):
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
 
     def __repr__(self):
         if self is _current:
@@ -377,7 +383,7 @@ def active_children():
 # ---- spawning ---------------------------------------------------------------
 
 def _child_environ(env):
-    interpreter, path, main_path, main_module, cwd = env
+    interpreter, path, main_path, main_module, cwd = env[:5]
     e = dict(os.environ)
     e["PYTHONPATH"] = os.pathsep.join(path)
     e["POLYPOOL_PY_PATH"] = "\x1f".join(path)
@@ -402,7 +408,7 @@ def _spawn(proc):
         for attempt in (1, 2):
             z = _zygote.get(env, _child_environ(env))
             try:
-                pid = z.fork(payload, os.getcwd())
+                pid = z.fork(payload, os.getcwd(), dict(os.environ))
                 break
             except (EOFError, BrokenPipeError, ConnectionResetError):
                 if attempt == 2:    # a helper that dies at once: say so

@@ -21,7 +21,7 @@ PyObject *ext_raise_error(const pp_error *e)
                               : Py_NewRef(Py_None);
     if (!exc_bytes)
         return NULL;
-    PyObject *exc = PyObject_CallFunction(ext.make_error, "isiKiiOs", (int)e->status,
+    PyObject *exc = PyObject_CallFunction(ext.make_error, "issKiiOs", (int)e->status,
                                           e->message, e->where, (unsigned long long)e->index,
                                           e->signal, e->exit_code, exc_bytes, e->traceback);
     Py_DECREF(exc_bytes);
@@ -173,21 +173,24 @@ typedef struct {
 
 int ext_pyenv_fill(PyObject *env, pp_pyenv *out, const char ***path_buf)
 {
-    PyObject *path;
+    PyObject *path, *vars = NULL;
     const char *interp, *main_path, *main_module, *cwd;
     memset(out, 0, sizeof *out);
     *path_buf = NULL;
-    if (!PyArg_ParseTuple(env, "sO!zzz;env is (interpreter, path, main_path, main_module, cwd)",
-                          &interp, &PyList_Type, &path, &main_path, &main_module, &cwd))
+    if (!PyArg_ParseTuple(env, "sO!zzz|O!;env is (interpreter, path, main_path, main_module, "
+                          "cwd[, environ])", &interp, &PyList_Type, &path, &main_path,
+                          &main_module, &cwd, &PyList_Type, &vars))
         return -1;
-    Py_ssize_t n = PyList_GET_SIZE(path);
-    const char **p = PyMem_Calloc((size_t)n + 1, sizeof *p);
+    Py_ssize_t n = PyList_GET_SIZE(path), nv = vars ? PyList_GET_SIZE(vars) : 0;
+    /* One array: the path entries, then the variables. */
+    const char **p = PyMem_Calloc((size_t)(n + nv) + 1, sizeof *p);
     if (!p) {
         PyErr_NoMemory();
         return -1;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (!(p[i] = PyUnicode_AsUTF8(PyList_GET_ITEM(path, i)))) {
+    for (Py_ssize_t i = 0; i < n + nv; i++) {
+        PyObject *s = i < n ? PyList_GET_ITEM(path, i) : PyList_GET_ITEM(vars, i - n);
+        if (!(p[i] = PyUnicode_AsUTF8(s))) {
             PyMem_Free(p);
             return -1;
         }
@@ -195,6 +198,8 @@ int ext_pyenv_fill(PyObject *env, pp_pyenv *out, const char ***path_buf)
     out->interpreter = interp;
     out->path = p;
     out->npath = (size_t)n;
+    out->environ = nv ? p + n : NULL;
+    out->nenviron = (size_t)nv;
     out->main_path = main_path;
     out->main_module = main_module;
     out->cwd = cwd;

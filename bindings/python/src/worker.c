@@ -73,9 +73,12 @@ static pp_status py_lookup(void *arg, const Polypool__V1__PyFunction *f, void **
             snprintf(r->label, n, "%s.%s", module, qualname);
     }
     if (!o) {
-        /* ImportError, AttributeError...: the client raises it as is. */
+        /* A Python client raises the exception itself (ImportError,
+         * AttributeError...); a C client sees the status. */
+        st = PyErr_ExceptionMatches(PyExc_ImportError)      ? PP_ENOLIB
+             : PyErr_ExceptionMatches(PyExc_AttributeError) ? PP_ENOSYM
+                                                            : PP_ETASK;
         fill_error(err);
-        st = PP_ETASK;
     } else if (!r || !r->module || !r->qualname || !r->label) {
         Py_DECREF(o);
         if (r) {

@@ -580,7 +580,10 @@ START_TEST(startup_deaths_retry_with_backoff)
 }
 END_TEST
 
-START_TEST(a_ready_death_resets_startup_failures)
+/* Only a worker becoming ready clears the count of startup deaths: a ready
+ * worker leaving (say a C worker making room for a Python host) must not
+ * hide hosts that never start. */
+START_TEST(only_a_ready_worker_resets_startup_failures)
 {
     struct pool *q = pool_new(POOL_PRIVATE, "", 4, 0, NULL, NULL, NULL, 0, sa);
     struct worker *w[4];
@@ -589,6 +592,8 @@ START_TEST(a_ready_death_resets_startup_failures)
     fake_worker_gone(w[0], false, "x");
     fake_worker_gone(w[1], false, "x");
     fake_worker_gone(w[2], true, "x");
+    ck_assert_uint_eq(q->startup_failures, 2);
+    pool_worker_ready(q);
     ck_assert_uint_eq(q->startup_failures, 0);
     fake_worker_gone(w[3], false, "x");
     ck_assert_uint_eq(q->startup_failures, 1);
@@ -826,7 +831,7 @@ int main(void)
     tcase_add_test(tc, break_after_terminate_is_ignored);
     tcase_add_test(tc, broken_private_pool_waits_for_its_owner);
     tcase_add_test(tc, startup_deaths_retry_with_backoff);
-    tcase_add_test(tc, a_ready_death_resets_startup_failures);
+    tcase_add_test(tc, only_a_ready_worker_resets_startup_failures);
     tcase_add_test(tc, spawn_failure_retries_with_backoff);
     tcase_add_test(tc, spawn_failing_pool_keeps_its_live_workers);
     tcase_add_test(tc, shutdown_stops_spawning);

@@ -11,8 +11,8 @@ static char *path2[] = { "/src", "/usr/lib/python3/dist-packages" };
 
 START_TEST(intern_equal_is_same)
 {
-    struct pyenv *a = pyenv_intern("/usr/bin/python3", path2, 2, "/src/main.py", "", "/src");
-    struct pyenv *b = pyenv_intern("/usr/bin/python3", path2, 2, "/src/main.py", NULL, "/src");
+    struct pyenv *a = pyenv_intern("/usr/bin/python3", path2, 2, "/src/main.py", "", "/src", NULL, 0);
+    struct pyenv *b = pyenv_intern("/usr/bin/python3", path2, 2, "/src/main.py", NULL, "/src", NULL, 0);
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_eq(a, b);
     ck_assert_uint_eq(a->refs, 2);
@@ -30,15 +30,15 @@ END_TEST
 START_TEST(intern_every_field_counts)
 {
     struct pyenv *e[6];
-    e[0] = pyenv_intern("/usr/bin/python3", path2, 2, "/m.py", "", "/");
-    e[1] = pyenv_intern("/usr/bin/python3.11", path2, 2, "/m.py", "", "/");
-    e[2] = pyenv_intern("/usr/bin/python3", path2, 1, "/m.py", "", "/");
-    e[3] = pyenv_intern("/usr/bin/python3", path2, 2, "", "m", "/");
-    e[4] = pyenv_intern("/usr/bin/python3", path2, 2, "/m.py", "", "/tmp");
+    e[0] = pyenv_intern("/usr/bin/python3", path2, 2, "/m.py", "", "/", NULL, 0);
+    e[1] = pyenv_intern("/usr/bin/python3.11", path2, 2, "/m.py", "", "/", NULL, 0);
+    e[2] = pyenv_intern("/usr/bin/python3", path2, 1, "/m.py", "", "/", NULL, 0);
+    e[3] = pyenv_intern("/usr/bin/python3", path2, 2, "", "m", "/", NULL, 0);
+    e[4] = pyenv_intern("/usr/bin/python3", path2, 2, "/m.py", "", "/tmp", NULL, 0);
     /* Field boundaries matter: "ab" + "" is not "a" + "b". */
     char *p1[] = { "ab", "" }, *p2[] = { "a", "b" };
-    struct pyenv *x = pyenv_intern("/p", p1, 2, "", "", "");
-    e[5] = pyenv_intern("/p", p2, 2, "", "", "");
+    struct pyenv *x = pyenv_intern("/p", p1, 2, "", "", "", NULL, 0);
+    e[5] = pyenv_intern("/p", p2, 2, "", "", "", NULL, 0);
     for (int i = 0; i < 6; i++)
         for (int j = i + 1; j < 6; j++)
             ck_assert_ptr_ne(e[i], e[j]);
@@ -65,7 +65,7 @@ static const char *find(char **env, const char *name)
 
 START_TEST(environ_for_host)
 {
-    struct pyenv *e = pyenv_intern("/usr/bin/python3", path2, 2, "/src/main.py", "", "/src");
+    struct pyenv *e = pyenv_intern("/usr/bin/python3", path2, 2, "/src/main.py", "", "/src", NULL, 0);
     char *base[] = { "HOME=/root", "PYTHONPATH=/old", "POLYPOOL_PY_PATH=/stale", "LANG=C", NULL };
     char **env = pyenv_environ(e, base);
     ck_assert_ptr_nonnull(env);
@@ -82,9 +82,27 @@ START_TEST(environ_for_host)
 }
 END_TEST
 
+START_TEST(environ_of_the_client)
+{
+    char *vars[] = { "MY_SETTING=1", "PYTHONPATH=/client", "HOME=/home/c" };
+    struct pyenv *e = pyenv_intern("/usr/bin/python3", path2, 2, "", "", "/", vars, 3);
+    struct pyenv *other = pyenv_intern("/usr/bin/python3", path2, 2, "", "", "/", vars, 2);
+    ck_assert_ptr_ne(e, other);
+    char *base[] = { "HOME=/root", "DAEMON_ONLY=1", NULL };
+    char **env = pyenv_environ(e, base);
+    ck_assert_str_eq(find(env, "MY_SETTING"), "1");
+    ck_assert_str_eq(find(env, "HOME"), "/home/c");
+    ck_assert_ptr_null(find(env, "DAEMON_ONLY"));
+    ck_assert_str_eq(find(env, "PYTHONPATH"), "/src:/usr/lib/python3/dist-packages");
+    free(env);
+    pyenv_unref(other);
+    pyenv_unref(e);
+}
+END_TEST
+
 START_TEST(environ_empty_path)
 {
-    struct pyenv *e = pyenv_intern("/usr/bin/python3", NULL, 0, "", "", "");
+    struct pyenv *e = pyenv_intern("/usr/bin/python3", NULL, 0, "", "", "", NULL, 0);
     char *base[] = { NULL };
     char **env = pyenv_environ(e, base);
     ck_assert_str_eq(find(env, "PYTHONPATH"), "");
@@ -102,6 +120,7 @@ int main(void)
     tcase_add_test(tc, intern_every_field_counts);
     tcase_add_test(tc, environ_for_host);
     tcase_add_test(tc, environ_empty_path);
+    tcase_add_test(tc, environ_of_the_client);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);
