@@ -227,3 +227,33 @@ def test_workers_and_children_see_this_programs_environment(tmp_path, start):
     assert proc.returncode == 0, describe(proc)
     assert proc.stdout == ("pool one ['one']\npool two\nprocess two\nprocess three\n"), \
         describe(proc)
+
+
+def test_ctrl_c_interrupts_waits(tmp_path):
+    script = textwrap.dedent("""
+        import os, signal, threading, time
+        import polypool as multiprocessing
+        from tasks import sleep_return
+
+        def interrupt_soon():
+            threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+        if __name__ == "__main__":
+            with multiprocessing.Pool(1) as pool:
+                for name, call in [
+                        ("get", lambda: pool.apply_async(sleep_return, (1, 30)).get()),
+                        ("map", lambda: pool.starmap(sleep_return, [(1, 30)])),
+                        ("imap", lambda: next(pool.imap(time.sleep, [30]))),
+                        ("wait", lambda: pool.apply_async(time.sleep, (30,)).wait())]:
+                    interrupt_soon()
+                    start = time.monotonic()
+                    try:
+                        call()
+                        print(name, "returned")
+                    except KeyboardInterrupt:
+                        print(name, "interrupted", time.monotonic() - start < 20)
+    """)
+    proc = run_script(script, tmp_path, args=())
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == ("get interrupted True\nmap interrupted True\n"
+                           "imap interrupted True\nwait interrupted True\n"), describe(proc)

@@ -28,6 +28,29 @@ static int check_pool(ExtPool *self)
     return -1;
 }
 
+/* Long waits go in slices, so that Ctrl-C (a pending signal) interrupts
+ * them: `wait(arg, slice_ms)` returns PP_ETIMEDOUT to be called again.
+ * Returns the last status, or -1 with the signal's exception set. */
+#define WAIT_SLICE_MS 100
+
+static int wait_sliced(pp_status (*wait)(void *, int), void *arg, int timeout_ms)
+{
+    int left = timeout_ms;
+    for (;;) {
+        int slice = left < 0 || left > WAIT_SLICE_MS ? WAIT_SLICE_MS : left;
+        pp_status st;
+        Py_BEGIN_ALLOW_THREADS
+        st = wait(arg, slice);
+        Py_END_ALLOW_THREADS
+        if (st != PP_ETIMEDOUT)
+            return st;
+        if (PyErr_CheckSignals() < 0)
+            return -1;
+        if (left >= 0 && (left -= slice) <= 0)
+            return PP_ETIMEDOUT;
+    }
+}
+
 /* ---- Pool ------------------------------------------------------------------ */
 
 static PyObject *pool_new(PyTypeObject *type, PyObject *args, PyObject *kw)
@@ -309,6 +332,11 @@ static PyObject *pool_terminate(ExtPool *self, PyObject *noargs)
     return pool_call(self, pp_pool_terminate);
 }
 
+static pp_status join_wait(void *p, int ms)
+{
+    return pp_pool_join(p, ms);
+}
+
 static PyObject *pool_join(ExtPool *self, PyObject *args)
 {
     int timeout_ms = -1;
@@ -316,12 +344,11 @@ static PyObject *pool_join(ExtPool *self, PyObject *args)
         return NULL;
     if (check_pool(self) < 0)
         return NULL;
-    pp_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = pp_pool_join(self->p, timeout_ms);
-    Py_END_ALLOW_THREADS
+    int st = wait_sliced(join_wait, self->p, timeout_ms);
+    if (st < 0)
+        return NULL;
     if (st != PP_OK)
-        return ext_raise(st);
+        return ext_raise((pp_status)st);
     Py_RETURN_NONE;
 }
 
@@ -393,6 +420,11 @@ static void future_dealloc(ExtFuture *self)
     PyObject_Free(self);
 }
 
+static pp_status future_wait_fn(void *f, int ms)
+{
+    return pp_future_wait(f, ms);
+}
+
 static PyObject *future_get(ExtFuture *self, PyObject *args)
 {
     int timeout_ms = -1;
@@ -401,8 +433,18 @@ static PyObject *future_get(ExtFuture *self, PyObject *args)
     pp_value *out = NULL;
     pp_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = pp_future_get(self->f, timeout_ms, &out);
+    st = pp_future_get(self->f, timeout_ms < 0 || timeout_ms > WAIT_SLICE_MS ? 0 : timeout_ms,
+                       &out);
     Py_END_ALLOW_THREADS
+    if (st == PP_ETIMEDOUT && !pp_future_ready(self->f) &&
+        (timeout_ms < 0 || timeout_ms > WAIT_SLICE_MS)) {
+        int w = wait_sliced(future_wait_fn, self->f, timeout_ms);
+        if (w < 0)
+            return NULL;
+        Py_BEGIN_ALLOW_THREADS
+        st = pp_future_get(self->f, 0, &out);
+        Py_END_ALLOW_THREADS
+    }
     if (st == PP_ETIMEDOUT && !pp_future_ready(self->f))
         return ext_raise(st);
     if (st != PP_OK) {
@@ -419,10 +461,9 @@ static PyObject *future_wait(ExtFuture *self, PyObject *args)
     int timeout_ms = -1;
     if (!PyArg_ParseTuple(args, "|i", &timeout_ms))
         return NULL;
-    pp_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = pp_future_wait(self->f, timeout_ms);
-    Py_END_ALLOW_THREADS
+    int st = wait_sliced(future_wait_fn, self->f, timeout_ms);
+    if (st < 0)
+        return NULL;
     return PyBool_FromLong(st == PP_OK);
 }
 
@@ -485,9 +526,17 @@ static PyObject *iter_next_timeout(ExtIter *self, int timeout_ms)
 {
     pp_value *out = NULL;
     pp_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = pp_iter_next(self->it, timeout_ms, &out);
-    Py_END_ALLOW_THREADS
+    int left = timeout_ms;
+    for (;;) {
+        int slice = left < 0 || left > WAIT_SLICE_MS ? WAIT_SLICE_MS : left;
+        Py_BEGIN_ALLOW_THREADS
+        st = pp_iter_next(self->it, slice, &out);
+        Py_END_ALLOW_THREADS
+        if (st != PP_ETIMEDOUT || (left >= 0 && (left -= slice) <= 0))
+            break;
+        if (PyErr_CheckSignals() < 0)
+            return NULL;
+    }
     if (st == PP_OK) {
         PyObject *r = ext_from_value(out);
         pp_value_free(out);
