@@ -3,13 +3,25 @@
 one run on one machine, and records the results in docs/benchmarks.md.
 
     /usr/bin/python3 bench/run.py [--build build] [--repeat 5] [--no-write]
+                                  [--python-only | --c-only]
 
-polypool runs its C task function (bench/benchtasks.c) on the warm default
-pool of a private daemon with as many workers as CPUs; multiprocessing runs
-the same computation as a Python function on a Pool of the same size, with
-the fork and the spawn start methods. Each workload is repeated, the three
-contenders interleaved so that they share the machine's noise, and the
-medians are reported with their ratios.
+Two tables, each between its own markers in docs/benchmarks.md:
+
+- The C client (bench/bench.c): polypool runs its C task function
+  (bench/benchtasks.c) on the warm default pool of a private daemon with as
+  many workers as CPUs; multiprocessing runs the same computation as a
+  Python function on a Pool of the same size, with the fork and the spawn
+  start methods (bench/bench_mp.py).
+- The Python client (bench/bench_py.py): the same program with
+  `import polypool as multiprocessing` against multiprocessing's fork and
+  spawn contexts, Python task functions (bench/pytasks.py) on pools of as
+  many workers as CPUs, plus pool and process start-up and a C function
+  mapped from Python (polypool.cfunc). When the polypool package is not
+  importable from <build>/bindings/python, its column is skipped (the reason
+  is printed) and multiprocessing is still measured.
+
+Each workload is repeated, the contenders interleaved so that they share the
+machine's noise, and the medians are reported with their ratios.
 """
 import argparse
 import datetime
@@ -18,6 +30,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -27,6 +40,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+PY_BEGIN, PY_END = "<!-- bench-py:begin -->", "<!-- bench-py:end -->"
 
 # (name, args, metric, higher_is_better, target ratio vs fork or None)
 WORKLOADS = [
@@ -85,60 +99,114 @@ def fmt(v, metric):
     return f"{v:,.0f}/s"
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(TOP, "build"))
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--no-write", action="store_true")
-    args = ap.parse_args()
-    build = os.path.abspath(args.build)
-    daemon = os.path.join(build, "runtime", "polypoold")
-    worker = os.path.join(build, "runtime", "worker", "polypool-worker")
+# The Python client. (name, bench_py.py args, metric, higher_is_better,
+# target or None); a target is (ratio oriented so that > 1 means polypool is
+# better, the baselines it must hold against, how it is printed).
+MP = ("fork", "spawn")
+PY_WORKLOADS = [
+    ("map, default chunksize", ["map", "--n", "200000"], "items_per_s", True,
+     (1.0, MP, "≥ 1×")),
+    ("map, chunksize=1", ["map", "--n", "20000", "--chunksize", "1"], "items_per_s", True,
+     (2.0, MP, "≥ 2×")),
+    ("imap, chunksize=1", ["imap", "--n", "20000", "--chunksize", "1"], "items_per_s", True,
+     None),
+    ("imap, chunksize=64", ["imap", "--n", "200000", "--chunksize", "64"], "items_per_s",
+     True, None),
+    ("apply round trip p50", ["apply", "--n", "2000"], "p50_us", False,
+     (1.0, MP, "≥ 1× (p50 ≤ mp's)")),
+    ("apply round trip p99", ["apply", "--n", "2000"], "p99_us", False, None),
+    ("apply_async throughput", ["apply_async", "--n", "20000"], "tasks_per_s", True,
+     (2.0, MP, "≥ 2×")),
+    ("map, default chunksize: **C** function (`polypool.cfunc`) vs the Python function",
+     ["cfunc", "--n", "200000"], "items_per_s", True, None),
+]
+POOL_LOOPS = 6       # pools created one after another by one program
+PROCESS_LOOPS = 10   # Process start + join, one after another
+T_POOL = (2.0, ("spawn",), "≥ 2× vs spawn (≤ 0.5× its time)")
+T_PROCESS = (1.0, ("spawn",), "≥ 1× vs spawn (≤ its time)")
+
+
+def tail(b, lines=6):
+    text = b.decode(errors="replace").strip() if isinstance(b, bytes) else b.strip()
+    return "\n".join(text.splitlines()[-lines:]) or "(no output)"
+
+
+def error_line(why):
+    """The line of a traceback that names the exception, else the last one."""
+    lines = [l.strip() for l in why.splitlines() if l.strip()]
+    for line in reversed(lines):
+        if re.match(r"[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b", line):
+            return line
+    return lines[-1] if lines else why
+
+def try_json(cmd, env, timeout=300):
+    """run_json for contenders that may fail: (result, None) or (None, why).
+    The child gets its own process group, so a hang kills its pool too."""
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = p.communicate()
+        return None, f"timed out after {timeout} s; stderr: {tail(err)}"
+    if p.returncode != 0:
+        return None, f"exit status {p.returncode}: {tail(err)}"
+    if err.strip():
+        sys.stderr.write(err.decode(errors="replace"))
+    try:
+        return json.loads(out.decode().strip().splitlines()[-1]), None
+    except (ValueError, IndexError):
+        return None, "no JSON on stdout: " + tail(out + err)
+
+
+def polypool_importable(env):
+    """(True, "") when `import polypool; polypool.Pool` works with env, else
+    (False, why)."""
+    p = subprocess.run([sys.executable, "-c", "import polypool; polypool.Pool"], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    if p.returncode == 0:
+        return True, ""
+    return False, tail(p.stdout, 1)
+
+
+def bench_c(args, build, env, daemon_pid):
     cli = os.path.join(build, "runtime", "cli", "polypool")
     bench = os.path.join(build, "bench", "bench")
     lib = os.path.join(build, "bench", "libbenchtasks.so")
     mp = [sys.executable, os.path.join(HERE, "bench_mp.py")]
+    wait_for(lambda: subprocess.run([cli, "status"], env=env,
+                                    stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL).returncode == 0,
+             10, "the daemon")
+    rows = []
+    for name, wl, metric, higher, target in WORKLOADS:
+        res = {"polypool": [], "fork": [], "spawn": []}
+        for _ in range(args.repeat):
+            res["polypool"].append(run_json([bench, lib] + wl, env)[metric])
+            res["fork"].append(run_json(mp + ["fork"] + wl, env)[metric])
+            res["spawn"].append(run_json(mp + ["spawn"] + wl, env)[metric])
+        med = {k: statistics.median(v) for k, v in res.items()}
+        rows.append((name, metric, higher, target, med))
+        print(f"{name}: " + ", ".join(f"{k} {fmt(v, metric)}" for k, v in med.items()),
+              flush=True)
 
-    tmp = tempfile.mkdtemp(prefix="polypool-bench-")
-    addr = f"ipc://{tmp}/d.sock"
-    env = dict(os.environ, POLYPOOL_ADDRESS=addr, POLYPOOL_NO_AUTOSTART="1",
-               POLYPOOL_WORKER=worker)
-    d = subprocess.Popen([daemon, "--listen", addr, "--worker", worker,
-                          "--log-level", "warn"], env=env)
-    try:
-        wait_for(lambda: subprocess.run([cli, "status"], env=env,
-                                        stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL).returncode == 0,
-                 10, "the daemon")
-        rows = []
-        for name, wl, metric, higher, target in WORKLOADS:
-            res = {"polypool": [], "fork": [], "spawn": []}
-            for _ in range(args.repeat):
-                res["polypool"].append(run_json([bench, lib] + wl, env)[metric])
-                res["fork"].append(run_json(mp + ["fork"] + wl, env)[metric])
-                res["spawn"].append(run_json(mp + ["spawn"] + wl, env)[metric])
-            med = {k: statistics.median(v) for k, v in res.items()}
-            rows.append((name, metric, higher, target, med))
-            print(f"{name}: " + ", ".join(f"{k} {fmt(v, metric)}" for k, v in med.items()),
-                  flush=True)
+    # Connect to first result on a warm daemon, against Pool() to first result.
+    first = {"polypool": [], "fork": [], "spawn": []}
+    for _ in range(args.repeat * 2):
+        first["polypool"].append(run_json([bench, lib, "first"], env)["seconds"])
+        first["fork"].append(run_json(mp + ["fork", "first"], env)["seconds"])
+        first["spawn"].append(run_json(mp + ["spawn", "first"], env)["seconds"])
+    fmed = {k: statistics.median(v) for k, v in first.items()}
+    print("first result: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in fmed.items()))
 
-        # Connect to first result on a warm daemon, against Pool() to first result.
-        first = {"polypool": [], "fork": [], "spawn": []}
-        for _ in range(args.repeat * 2):
-            first["polypool"].append(run_json([bench, lib, "first"], env)["seconds"])
-            first["fork"].append(run_json(mp + ["fork", "first"], env)["seconds"])
-            first["spawn"].append(run_json(mp + ["spawn", "first"], env)["seconds"])
-        fmed = {k: statistics.median(v) for k, v in first.items()}
-        print("first result: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in fmed.items()))
-
-        # Idle RSS: after the work, once nothing is queued.
-        time.sleep(1.0)
-        rss = rss_kib(d.pid)
-        print(f"daemon idle RSS: {rss / 1024:.1f} MiB")
-    finally:
-        d.terminate()
-        d.wait(10)
-        shutil.rmtree(tmp, ignore_errors=True)
+    # Idle RSS: after the work, once nothing is queued.
+    time.sleep(1.0)
+    rss = rss_kib(daemon_pid)
+    print(f"daemon idle RSS: {rss / 1024:.1f} MiB")
 
     lines = [BEGIN, "",
              f"Measured {datetime.date.today().isoformat()} on {machine()}; "
@@ -165,17 +233,219 @@ def main():
     lines.append(f"| daemon idle RSS | {rss / 1024:.1f} MiB | | | | | ≤ 10 MiB | "
                  f"{'yes' if rss <= 10 * 1024 else '**no**'} |")
     lines += ["", END]
-    table = "\n".join(lines)
-    print(table)
+    return "\n".join(lines)
+
+
+def bench_python(args, build, env, pp_ok, pp_why):
+    """The Python client's table: polypool (when importable) against
+    multiprocessing's fork and spawn, interleaved, the order rotated each
+    round. A contender that fails a workload is dropped from that workload
+    and its error reported; the others go on."""
+    py = [sys.executable, os.path.join(HERE, "bench_py.py")]
+    lib = os.path.join(build, "bench", "libbenchtasks.so")
+    impls = ["polypool", "fork", "spawn"] if pp_ok else ["fork", "spawn"]
+    failed = {}   # (impl, workload) -> why
+
+    def one(impl, name, extra):
+        if (impl, name) in failed:
+            return None
+        r, why = try_json(py + ["--impl", impl, "--lib", lib, "--workload"] + extra, env)
+        if why:
+            failed[(impl, name)] = why
+            what = name if isinstance(name, str) else " ".join(name)
+            print(f"bench: {impl}, {what}: FAILED: {why}", file=sys.stderr, flush=True)
+        return r
+
+    def rounds(k):
+        for i in range(k):
+            j = i % len(impls)
+            yield impls[j:] + impls[:j]
+
+    def median_or_none(d):
+        return {k: statistics.median(v) if v else None for k, v in d.items()}
+
+    rows = []   # (name, metric, higher, target, {impl: median or None})
+
+    def report(name, metric, med):
+        print(f"{name}: " + ", ".join(f"{k} {fmt(v, metric) if v is not None else 'n/a'}"
+                                      for k, v in med.items()), flush=True)
+
+    # Start-up first, so that "very first" is each contender's first pool of
+    # the Python section (for polypool: the first Python pool of this daemon).
+    loop, fresh, imports, proc = ({k: [] for k in impls} for _ in range(4))
+    very_first = {}
+    name_loop = (f"Pool() to first result, {POOL_LOOPS} pools in a row in one program "
+                 "(create, apply, terminate, join)")
+    for order in rounds(args.repeat):
+        for impl in order:
+            r = one(impl, name_loop, ["first", "--loops", str(POOL_LOOPS)])
+            if r:
+                very_first.setdefault(impl, r["samples"][0])
+                loop[impl] += r["samples"]
+    name_fresh = "Pool() to first result, a fresh client process each time"
+    for order in rounds(args.repeat * 2):
+        for impl in order:
+            r = one(impl, name_fresh, ["first", "--loops", "1"])
+            if r:
+                fresh[impl] += r["samples"]
+                imports[impl].append(r["import_s"])
+    name_proc = "Process(target=noop): start() + join()"
+    for order in rounds(args.repeat):
+        for impl in order:
+            r = one(impl, name_proc, ["process", "--loops", str(PROCESS_LOOPS)])
+            if r:
+                proc[impl] += r["samples"]
+    for name, d in ((name_loop, loop), (name_fresh, fresh)):
+        rows.append((name, "seconds", False, T_POOL, median_or_none(d)))
+        report(name, "seconds", rows[-1][-1])
+    name_vf = "Pool() to first result, the very first of the run"
+    rows.append((name_vf, "seconds", False, None, {k: very_first.get(k) for k in impls}))
+    report(name_vf, "seconds", rows[-1][-1])
+    name_imp = "`import polypool` / `import multiprocessing`, in those fresh processes"
+    rows.append((name_imp, "seconds", False, None, median_or_none(imports)))
+    report(name_imp, "seconds", rows[-1][-1])
+
+    runs = {}   # workload args -> {impl: [results]}: p50 and p99 share their runs
+    for name, wl, metric, higher, target in PY_WORKLOADS:
+        key = tuple(wl)
+        if key not in runs:
+            runs[key] = {k: [] for k in impls}
+            for order in rounds(args.repeat):
+                for impl in order:
+                    r = one(impl, key, wl)
+                    if r:
+                        runs[key][impl].append(r)
+        for impl in impls:
+            if (impl, key) in failed:
+                failed[(impl, name)] = failed[(impl, key)]
+        res = {k: [r[metric] for r in v] for k, v in runs[key].items()}
+        rows.append((name, metric, higher, target, median_or_none(res)))
+        report(name, metric, rows[-1][-1])
+    rows.append((name_proc, "seconds", False, T_PROCESS, median_or_none(proc)))
+    report(name_proc, "seconds", rows[-1][-1])
+
+    n = os.cpu_count()
+    lines = [PY_BEGIN, "",
+             f"Measured {datetime.date.today().isoformat()} on {machine()}; "
+             f"median of {args.repeat} runs ({args.repeat * 2} fresh processes for "
+             f"Pool() start-up, {args.repeat}×{POOL_LOOPS} pools in a row, "
+             f"{args.repeat}×{PROCESS_LOOPS} processes), contenders interleaved. "
+             "A **Python** client (`bench/bench_py.py`) runs **Python** functions "
+             f"(`bench/pytasks.py`) on pools of {n} workers: `import polypool as "
+             "multiprocessing` against multiprocessing with the fork and the spawn "
+             "start methods; polypool's daemon is warm. Ratios are polypool ÷ "
+             "multiprocessing, oriented so that > 1 means polypool is better; a target "
+             "against multiprocessing must hold against both fork and spawn.", ""]
+    if not pp_ok:
+        lines += [f"**polypool not measured**: the package is not importable from "
+                  f"`<build>/bindings/python` (`{pp_why}`).", ""]
+    lines += ["| workload | polypool | mp fork | mp spawn | vs fork | vs spawn | target | met |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, metric, higher, target, med in rows:
+        def cell(impl):
+            if med.get(impl) is not None:
+                return fmt(med[impl], metric)
+            return "failed" if (impl, name) in failed else "n/a"
+
+        def ratio(other):
+            v, o = med.get("polypool"), med.get(other)
+            if v is None or o is None:
+                return None
+            return v / o if higher else o / v
+        rf, rs = ratio("fork"), ratio("spawn")
+        tgt = target[2] if target else "—"
+        met = ""
+        if target:
+            rs_needed = [ratio(b) for b in target[1]]
+            if any(r is None for r in rs_needed):
+                met = "n/a"
+            else:
+                met = "yes" if all(r >= target[0] for r in rs_needed) else "**no**"
+        lines.append(f"| {name} | {cell('polypool')} | {cell('fork')} | {cell('spawn')} | "
+                     f"{f'{rf:.2f}×' if rf is not None else '—'} | "
+                     f"{f'{rs:.2f}×' if rs is not None else '—'} | {tgt} | {met} |")
+    failed = {k: v for k, v in failed.items() if isinstance(k[1], str)}
+    if failed:
+        lines.append("")
+        for (impl, name), why in failed.items():
+            lines.append(f"- {impl} failed *{name}*: `{error_line(why)}`")
+    lines += ["", PY_END]
+    return "\n".join(lines), failed
+
+
+def write_region(doc, begin, end, table, after=None):
+    """doc with the region begin..end replaced by table; a missing region is
+    inserted right after the marker `after` when there is one, else at the end."""
+    if begin in doc and end in doc:
+        return doc[:doc.index(begin)] + table + doc[doc.index(end) + len(end):]
+    if after and after in doc:
+        i = doc.index(after) + len(after)
+        return doc[:i] + "\n\n" + table + doc[i:]
+    return doc + "\n" + table + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(TOP, "build"))
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-write", action="store_true")
+    only = ap.add_mutually_exclusive_group()
+    only.add_argument("--python-only", action="store_true",
+                      help="only the Python client's table")
+    only.add_argument("--c-only", action="store_true", help="only the C client's table")
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    daemon = os.path.join(build, "runtime", "polypoold")
+    worker = os.path.join(build, "runtime", "worker", "polypool-worker")
+
+    tmp = tempfile.mkdtemp(prefix="polypool-bench-")
+    addr = f"ipc://{tmp}/d.sock"
+    pypath = [os.path.join(build, "bindings", "python"), HERE]
+    if os.environ.get("PYTHONPATH"):
+        pypath.append(os.environ["PYTHONPATH"])
+    env = dict(os.environ, POLYPOOL_ADDRESS=addr, POLYPOOL_NO_AUTOSTART="1",
+               POLYPOOL_WORKER=worker, PYTHONPATH=os.pathsep.join(pypath))
+    pp_ok, pp_why = False, "not asked for"
+    if not args.c_only:
+        pp_ok, pp_why = polypool_importable(env)
+        if not pp_ok:
+            print(f"bench: skipping polypool's Python contender: {pp_why}", flush=True)
+    d = None
+    if not args.python_only or pp_ok:
+        d = subprocess.Popen([daemon, "--listen", addr, "--workers", str(os.cpu_count()),
+                              "--worker", worker, "--log-level", "warn"], env=env)
+    tables, failed = [], {}
+    try:
+        if not args.python_only:
+            tables.append((BEGIN, END, None, bench_c(args, build, env, d.pid)))
+        if not args.c_only:
+            if pp_ok:
+                cli = os.path.join(build, "runtime", "cli", "polypool")
+                wait_for(lambda: subprocess.run([cli, "status"], env=env,
+                                                stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL).returncode == 0,
+                         10, "the daemon")
+            table, failed = bench_python(args, build, env, pp_ok, pp_why)
+            tables.append((PY_BEGIN, PY_END, END, table))
+    finally:
+        if d:
+            d.terminate()
+            d.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    for _, _, _, table in tables:
+        print(table)
+    if failed:
+        print("bench: polypool/multiprocessing failures:", file=sys.stderr)
+        for (impl, name), why in failed.items():
+            print(f"--- {impl}, {name}:\n{why}", file=sys.stderr)
     if args.no_write:
         return
     path = os.path.join(TOP, "docs", "benchmarks.md")
     with open(path) as f:
         doc = f.read()
-    if BEGIN in doc and END in doc:
-        doc = doc[:doc.index(BEGIN)] + table + doc[doc.index(END) + len(END):]
-    else:
-        doc += "\n" + table + "\n"
+    for begin, end, after, table in tables:
+        doc = write_region(doc, begin, end, table, after)
     with open(path, "w") as f:
         f.write(doc)
     print("bench: wrote", path)

@@ -118,7 +118,9 @@ def polypool_daemon():
     if not IS_POLYPOOL:
         yield None
         return
-    daemon = _build_path("runtime", "polypoold")
+    # POLYPOOL_TEST_DAEMON: run another daemon binary or wrapper (say
+    # scripts/valgrind-daemon.sh) with the same arguments.
+    daemon = os.environ.get("POLYPOOL_TEST_DAEMON") or _build_path("runtime", "polypoold")
     worker = _build_path("runtime", "worker", "polypool-worker")
     tmpdir = tempfile.mkdtemp(prefix="pp-test-")
     sock = os.path.join(tmpdir, "d.sock")
