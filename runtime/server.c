@@ -486,9 +486,10 @@ static int intern_env(const Polypool__V1__PyEnv *pe, struct pyenv **out, const c
 }
 
 /* Checks f; for a Python function also interns its environment into
- * *env (NULL for C). The names go to *a and *b (borrowed from f). */
-static int check_function(const Polypool__V1__Function *f, const char **a, const char **b,
-                          struct pyenv **env, const char **why)
+ * *env (NULL for C), or finds the one the session named env_id. The names
+ * go to *a and *b (borrowed from f). */
+static int check_function(struct session *s, const Polypool__V1__Function *f, const char **a,
+                          const char **b, struct pyenv **env, const char **why)
 {
     *env = NULL;
     if (!f || f->kind_case == POLYPOOL__V1__FUNCTION__KIND__NOT_SET) {
@@ -502,7 +503,22 @@ static int check_function(const Polypool__V1__Function *f, const char **a, const
         }
         *a = f->py->module;
         *b = f->py->qualname;
-        return intern_env(f->py->env, env, why);
+        if (!f->py->env && f->py->env_id) {
+            if (!(*env = pyenv_ref(session_env(s, f->py->env_id)))) {
+                *why = "env_id names no environment of this session: send the env with it";
+                return -1;
+            }
+            return 0;
+        }
+        if (intern_env(f->py->env, env, why) < 0)
+            return -1;
+        if (f->py->env_id && session_env_put(s, f->py->env_id, *env) < 0) {
+            pyenv_unref(*env);
+            *env = NULL;
+            *why = "out of memory";
+            return -1;
+        }
+        return 0;
     }
     if (f->kind_case != POLYPOOL__V1__FUNCTION__KIND_C || !f->c || !nonempty(f->c->library) ||
         !nonempty(f->c->symbol)) {
@@ -540,7 +556,7 @@ static nng_msg *h_pool_create(struct session *s, const Polypool__V1__Request *rq
     struct pyenv *init_env = NULL, *env = NULL;
     if (pc->size > 4096)
         return reply_status(rq->id, WS_EINVAL, "pool size %u is over the limit (4096)", pc->size);
-    if (pc->initializer && check_function(pc->initializer, &lib, &sym, &init_env, &why) < 0)
+    if (pc->initializer && check_function(s, pc->initializer, &lib, &sym, &init_env, &why) < 0)
         return reply_status(rq->id, WS_EINVAL, "initializer: %s", why);
     if (pc->python && !init_env && intern_env(pc->python, &env, &why) < 0)
         return reply_status(rq->id, WS_EINVAL, "python: %s", why);
@@ -724,7 +740,7 @@ static int submit_job_env(struct session *s, struct wire_req *wr,
             return submit_fail(o, WS_ECLOSED, "pool %llu is closed", (unsigned long long)p->id);
         if (p->kind == POOL_NAMED && !session_attached(s, p->id))
             return submit_fail(o, WS_EPERM, "attach to pool \"%s\" first", p->name);
-        if (check_function(sub->function, &fa, &fb, env, &why) < 0)
+        if (check_function(s, sub->function, &fa, &fb, env, &why) < 0)
             return submit_fail(o, WS_EINVAL, "%s", why);
         if (*env && p->init_env && *env != p->init_env)
             return submit_fail(o, WS_EINVAL,

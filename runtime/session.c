@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pool.h"
+#include "pyenv.h"
 #include "scheduler.h"
 
 static struct idmap by_pipe, by_id;
@@ -55,6 +56,36 @@ struct session *session_by_id(uint64_t id) { return idmap_get(&by_id, id); }
 struct list *session_all(void) { return &sessions; }
 size_t session_count(void) { return n_sessions; }
 
+struct pyenv *session_env(const struct session *s, uint64_t id)
+{
+    for (size_t i = 0; i < s->n_envs; i++)
+        if (s->envs[i].id == id)
+            return s->envs[i].env;
+    return NULL;
+}
+
+int session_env_put(struct session *s, uint64_t id, struct pyenv *env)
+{
+    for (size_t i = 0; i < s->n_envs; i++) {
+        if (s->envs[i].id == id) {
+            pyenv_ref(env);
+            pyenv_unref(s->envs[i].env);
+            s->envs[i].env = env;
+            return 0;
+        }
+    }
+    if (s->n_envs == s->cap_envs) {
+        size_t nc = s->cap_envs ? 2 * s->cap_envs : 4;
+        struct session_env *ne = realloc(s->envs, nc * sizeof *ne);
+        if (!ne)
+            return -1;
+        s->envs = ne;
+        s->cap_envs = nc;
+    }
+    s->envs[s->n_envs++] = (struct session_env){ .id = id, .env = pyenv_ref(env) };
+    return 0;
+}
+
 void session_destroy(struct session *s)
 {
     /* Jobs first: their queued tasks leave the pools' rings. */
@@ -82,6 +113,9 @@ void session_destroy(struct session *s)
     list_del(&s->link);
     n_sessions--;
     idmap_fini(&s->jobs);
+    for (size_t i = 0; i < s->n_envs; i++)
+        pyenv_unref(s->envs[i].env);
+    free(s->envs);
     free(s->attached);
     free(s->closed);
     free(s->name);

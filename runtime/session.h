@@ -53,6 +53,8 @@ struct session {
     size_t n_parked;
     struct list pools;          /* private pools it owns (pool->owner_link) */
     struct pool *spares;        /* its spare Python workers (pool.h), or NULL */
+    struct session_env { uint64_t id; struct pyenv *env; } *envs;  /* named PyEnvs */
+    size_t n_envs, cap_envs;
     uint64_t *attached;         /* shared pools it is attached to */
     size_t n_attached, cap_attached;
     uint64_t *closed;           /* pools it closed (PoolJoin checks them) */
@@ -61,6 +63,12 @@ struct session {
     struct list dirty_link;
     struct list link;           /* all sessions */
 };
+
+/* The environment the session named id (PyFunction.env_id), or NULL. */
+struct pyenv *session_env(const struct session *s, uint64_t id);
+/* Names env id for the session (takes a reference; replaces an earlier
+ * one). 0, or -1 on ENOMEM. */
+int session_env_put(struct session *s, uint64_t id, struct pyenv *env);
 
 /* Creates a session for an nng pipe; name is copied. NULL on ENOMEM. */
 struct session *session_new(uint32_t pipe, uint32_t pid, uint32_t uid, const char *name);

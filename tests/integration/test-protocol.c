@@ -381,6 +381,75 @@ START_TEST(bad_requests_after_hello)
 }
 END_TEST
 
+/* Python functions: the environment is required, absolute, and can be
+ * named for the session by env_id and then sent by name alone. */
+START_TEST(python_function_env_rules)
+{
+    it_daemon_start(&D, NULL);
+    it_raw r;
+    ck_assert_int_eq(it_raw_open(&r, D.url), 0);
+    it_raw_hello(&r);
+    Polypool__V1__Reply *rep = NULL;
+
+    char *path[] = { "/nonexistent" };
+    Polypool__V1__PyEnv env = POLYPOOL__V1__PY_ENV__INIT;
+    env.interpreter = "/bin/false";      /* a host that never starts: nothing runs */
+    env.n_path = 1;
+    env.path = path;
+    Polypool__V1__PyFunction pf = POLYPOOL__V1__PY_FUNCTION__INIT;
+    pf.module = "m";
+    pf.qualname = "f";
+    Polypool__V1__Function fn = POLYPOOL__V1__FUNCTION__INIT;
+    fn.kind_case = POLYPOOL__V1__FUNCTION__KIND_PY;
+    fn.py = &pf;
+    Polypool__V1__Kind kind = POLYPOOL__V1__KIND__KIND_INT;
+    int64_t one = 1;
+    Polypool__V1__Values vals = POLYPOOL__V1__VALUES__INIT;
+    vals.n_kinds = 1;
+    vals.kinds = &kind;
+    vals.n_ints = 1;
+    vals.ints = &one;
+    Polypool__V1__Submit sub = POLYPOOL__V1__SUBMIT__INIT;
+    sub.pool_id = r.default_pool_id;
+    sub.function = &fn;
+    sub.items = &vals;
+    sub.async = true;
+    Polypool__V1__Request req = POLYPOOL__V1__REQUEST__INIT;
+    req.op_case = POLYPOOL__V1__REQUEST__OP_SUBMIT;
+    req.submit = &sub;
+    static const struct {
+        bool env;
+        const char *interpreter;
+        uint64_t env_id;
+        Polypool__V1__Status status;
+        const char *detail;
+    } steps[] = {
+        { false, NULL, 0, POLYPOOL__V1__STATUS__STATUS_EINVAL, "absolute interpreter" },
+        { false, NULL, 42, POLYPOOL__V1__STATUS__STATUS_EINVAL, "env_id names no environment" },
+        { true, "python3", 42, POLYPOOL__V1__STATUS__STATUS_EINVAL, "absolute interpreter" },
+        { true, "/bin/false", 42, POLYPOOL__V1__STATUS__STATUS_OK, NULL },
+        { false, NULL, 42, POLYPOOL__V1__STATUS__STATUS_OK, NULL },
+        { false, NULL, 43, POLYPOOL__V1__STATUS__STATUS_EINVAL, "env_id names no environment" },
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        pf.env = steps[i].env ? &env : NULL;
+        env.interpreter = (char *)steps[i].interpreter;
+        pf.env_id = steps[i].env_id;
+        sub.job_id = 100 + i;
+        ck_assert_int_eq(it_raw_call(&r, &req, 5000, &rep), 0);
+        ck_assert_msg(rep->status == steps[i].status, "step %zu: status %d (%s)", i,
+                      rep->status, rep->detail);
+        if (steps[i].detail)
+            ck_assert_msg(strstr(rep->detail, steps[i].detail), "step %zu: detail %s", i,
+                          rep->detail);
+        it_status_free(rep);
+    }
+    it_raw_close(&r);
+    ck_assert(it_pid_alive(D.pid));
+    assert_serves(D.url);
+}
+END_TEST
+
 /* nng#1518: a peer that connects and closes before the SP handshake stops
  * an nng 1.5.2 listener; the daemon's health check must notice and listen
  * again, so new clients get in within a few seconds. */
@@ -567,6 +636,7 @@ static Suite *suite(void)
     ADD(s, request_before_hello);
     ADD(s, hello_wrong_version);
     ADD(s, bad_requests_after_hello);
+    ADD(s, python_function_env_rules);
     ADD(s, connect_close_before_handshake);
     ADD(s, peer_vanishes_while_parked);
     ADD(s, submit_batch_partial_failure);

@@ -176,6 +176,23 @@ void pyenv_own_msg(const struct pyenv_own *own, Polypool__V1__PyEnv *e)
     e->n_environ = own->nenviron;
 }
 
+/* FNV-1a over every field of env, with separators: the environment's id. */
+static uint64_t env_hash(const struct pyenv_own *e)
+{
+    uint64_t h = 1469598103934665603ull;
+    const char *fields[] = { e->interpreter, e->main_path, e->main_module, e->cwd };
+    for (size_t i = 0; i < 4 + e->npath + e->nenviron; i++) {
+        const char *s = i < 4 ? fields[i] : i < 4 + e->npath ? e->path[i - 4]
+                                                              : e->environ[i - 4 - e->npath];
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+            h = (h ^ *p) * 1099511628211ull;
+        h = (h ^ 0x1f) * 1099511628211ull;
+        if (i == 3 || i == 3 + e->npath)
+            h = (h ^ 0x1e) * 1099511628211ull;
+    }
+    return h ? h : 1;
+}
+
 pp_status pp_func_py(const char *module, const char *qualname, const pp_pyenv *env,
                      pp_func **out)
 {
@@ -201,6 +218,7 @@ pp_status pp_func_py(const char *module, const char *qualname, const pp_pyenv *e
         error_set(PP_ENOMEM, "pp_func_py: out of memory");
         return PP_ENOMEM;
     }
+    f->env_id = env_hash(&f->env);
     *out = f;
     return PP_OK;
 }
@@ -236,17 +254,57 @@ void pp_func_free(pp_func *f)
     free(f);
 }
 
-void func_to_msg(const pp_func *f, struct func_msg *m)
+bool client_env_known(pp_client *c, uint64_t id)
+{
+    bool known = false;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->n_env_known && !known; i++)
+        known = c->env_known[i] == id;
+    pthread_mutex_unlock(&c->mu);
+    return known;
+}
+
+void client_env_ack(pp_client *c, uint64_t id)
+{
+    if (!id)
+        return;
+    pthread_mutex_lock(&c->mu);
+    client_env_ack_locked(c, id);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void client_env_ack_locked(pp_client *c, uint64_t id)
+{
+    if (!id)
+        return;
+    size_t i = 0;
+    while (i < c->n_env_known && c->env_known[i] != id)
+        i++;
+    if (i == c->n_env_known) {
+        size_t cap = sizeof c->env_known / sizeof c->env_known[0];
+        if (c->n_env_known == cap) {
+            memmove(c->env_known, c->env_known + 1, (cap - 1) * sizeof c->env_known[0]);
+            c->n_env_known--;
+        }
+        c->env_known[c->n_env_known++] = id;
+    }
+}
+
+uint64_t func_to_msg(const pp_func *f, struct func_msg *m, pp_client *c)
 {
     polypool__v1__function__init(&m->fn);
     if (f->py) {
         polypool__v1__py_function__init(&m->py);
-        pyenv_own_msg(&f->env, &m->env);
         m->py.module = f->library;
         m->py.qualname = f->symbol;
-        m->py.env = &m->env;
+        m->py.env_id = f->env_id;
         m->fn.kind_case = POLYPOOL__V1__FUNCTION__KIND_PY;
         m->fn.py = &m->py;
+        if (c && client_env_known(c, f->env_id))
+            return 0;
+        pyenv_own_msg(&f->env, &m->env);
+        m->py.env = &m->env;
+        return f->env_id;
     } else {
         polypool__v1__cfunction__init(&m->c);
         m->c.library = f->library;
@@ -254,4 +312,5 @@ void func_to_msg(const pp_func *f, struct func_msg *m)
         m->fn.kind_case = POLYPOOL__V1__FUNCTION__KIND_C;
         m->fn.c = &m->c;
     }
+    return 0;
 }

@@ -49,6 +49,7 @@ struct pp_future {
     pp_client *client;
     uint64_t job;
     uint64_t pool_id;         /* the pool it was submitted to */
+    uint64_t env_sent;        /* the PyEnv id its Submit carries, or 0 */
     bool is_apply;            /* the result is the single item, not the LIST */
     job_results jr;
     bool ready;
@@ -378,6 +379,8 @@ static void batch_done(collector *k, pp_status st, const Polypool__V1__Reply *r)
             }
         }
         i++;
+        if (br)
+            client_env_ack_locked(k->c, f->env_sent);
         /* A reply lost to a timeout leaves the daemon's side unknown:
          * cancel the job there in case it was taken. */
         if (fst == PP_ETIMEDOUT && !f->orphan)
@@ -702,7 +705,7 @@ static pp_status collector_start(pp_client *c)
  * does not fit in one request (the caller submits it the slow way). */
 static pp_status pack_submit(pp_pool *p, const pp_func *f, uint64_t job, const pp_value *items,
                              size_t chunksize, bool star, int timeout_ms, uint8_t **out,
-                             size_t *out_len)
+                             size_t *out_len, uint64_t *env_sent)
 {
     codec_enc enc;
     codec_enc_init(&enc);
@@ -722,7 +725,7 @@ static pp_status pack_submit(pp_pool *p, const pp_func *f, uint64_t job, const p
     Polypool__V1__Values vals;
     s.job_id = job;
     s.pool_id = p->id;
-    func_to_msg(f, &fm);
+    *env_sent = func_to_msg(f, &fm, p->client);
     s.function = &fm.fn;
     codec_enc_msg(&enc, &vals);
     s.items = &vals;
@@ -784,7 +787,7 @@ static pp_status future_submit(pp_pool *p, const pp_func *f, const pp_value *ite
     /* Encoded here, on the caller's thread, so the collector only copies
      * bytes. */
     pp_status st = pack_submit(p, f, fut->job, items, chunksize, star, timeout_ms, &fut->sub,
-                               &fut->sub_len);
+                               &fut->sub_len, &fut->env_sent);
     if (st != PP_OK && st != PP_EMSGSIZE) {
         future_destroy(fut);
         return st;

@@ -109,6 +109,7 @@ struct pp_func {
     char *symbol;             /* or the Python qualified name */
     bool py;
     struct pyenv_own env;     /* py */
+    uint64_t env_id;          /* py: a hash of env, its name on the wire */
 };
 
 /* A Function message and the parts it points to. */
@@ -122,8 +123,12 @@ struct func_msg {
 /* A deep copy of f. PP_OK or PP_ENOMEM (error set). */
 pp_status func_copy(const pp_func *f, pp_func **out);
 
-/* Fills m so that m->fn describes f; borrowed pointers. */
-void func_to_msg(const pp_func *f, struct func_msg *m);
+/* Fills m so that m->fn describes f; borrowed pointers. A Python
+ * function's environment is left out when the daemon already knows it by
+ * its id for client c (client_env_known). Returns the id of an
+ * environment the message carries, to acknowledge (client_env_ack) once
+ * the daemon has answered the request, or 0. */
+uint64_t func_to_msg(const pp_func *f, struct func_msg *m, pp_client *c);
 
 /* Applies env's defaults (env may be NULL) into *own. PP_OK, PP_EINVAL
  * (relative interpreter) or PP_ENOMEM, with the error set. */
@@ -201,7 +206,19 @@ struct pp_client {
      * from such a pool when it frees its last handle to it. */
     struct pool_ref { uint64_t id; unsigned refs; } *pool_refs;
     size_t n_pool_refs, cap_pool_refs;
+    /* Python environments the daemon has acknowledged by id (PyFunction.
+     * env_id), most recent last; the oldest is forgotten when full. */
+    uint64_t env_known[16];
+    size_t n_env_known;
 };
+
+/* Whether the daemon knows the environment id (a reply to a request that
+ * carried it has arrived). */
+bool client_env_known(pp_client *c, uint64_t id);
+/* Records that it does. Accepts 0 (a no-op). */
+void client_env_ack(pp_client *c, uint64_t id);
+/* The same with c->mu held. */
+void client_env_ack_locked(pp_client *c, uint64_t id);
 
 pp_status client_acall_init(pp_client *c, client_acall *a);
 /* Closes the context; the call must not be busy. Accepts an unready one. */

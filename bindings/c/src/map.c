@@ -186,10 +186,11 @@ static pp_status submit_one(pp_pool *p, const pp_func *f, uint64_t job, codec_en
     Polypool__V1__Submit s = POLYPOOL__V1__SUBMIT__INIT;
     struct func_msg fm;
     Polypool__V1__Values vals;
+    uint64_t env_sent = 0;
     s.job_id = job;
     s.pool_id = p->id;
     if (f) {
-        func_to_msg(f, &fm);
+        env_sent = func_to_msg(f, &fm, p->client);
         s.function = &fm.fn;
     }
     codec_enc_msg(enc, &vals);
@@ -204,7 +205,11 @@ static pp_status submit_one(pp_pool *p, const pp_func *f, uint64_t job, codec_en
     if (timeout_ms > 0)
         req.timeout_ms = (uint64_t)timeout_ms;
     int client_timeout = wait ? (timeout_ms > 0 ? timeout_ms : -1) : 30000;
-    return client_rpc(p->client, &req, client_timeout, reply);
+    pp_status st = client_rpc(p->client, &req, client_timeout, reply);
+    /* Any answer means the daemon decoded the request and its PyEnv. */
+    if (st == PP_OK)
+        client_env_ack(p->client, env_sent);
+    return st;
 }
 
 pp_status job_submit_list(pp_pool *p, const pp_func *f, uint64_t job, const pp_value *items,

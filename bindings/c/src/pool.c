@@ -69,7 +69,8 @@ static pp_status pool_open(pp_client *c, Polypool__V1__PoolMode mode, const char
             pc.python = &pyenv;
         }
         if (opts->initializer) {
-            func_to_msg(opts->initializer, &fm);
+            /* Always whole: pool creation is rare. */
+            func_to_msg(opts->initializer, &fm, NULL);
             pc.initializer = &fm.fn;
             pp_status st;
             if (opts->initargs) {

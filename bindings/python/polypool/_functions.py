@@ -108,7 +108,7 @@ def _function(module, qualname, env):
     return hit[1]
 
 
-def resolve(func, kwds=None):
+def resolve(func, kwds=None, env=None):
     """(Function, prefix): the Function to submit for `func`, and a tuple of
     arguments to put before each call's own (the pickled callable, for
     callables without a name)."""
@@ -118,7 +118,8 @@ def resolve(func, kwds=None):
         return func._fn, ()
     if not callable(func):
         raise TypeError("%r is not callable" % (func,))
-    env = _env.current()
+    if env is None:
+        env = _env.current()
     if kwds:
         func = functools.partial(func, **kwds)
     else:
@@ -130,20 +131,21 @@ def resolve(func, kwds=None):
     return _pickled_runner(env), (blob,)
 
 
-def chunk_spec(func):
+def chunk_spec(func, env=None):
     """How polypool._worker.run_chunk finds func: [module, qualname], or the
     pickled callable. None for a C function (C tasks take native items)."""
     if isinstance(func, CFunction):
         return None
-    env = _env.current()
+    if env is None:
+        env = _env.current()
     if _named(func, env) is not None:
         return _by_fn[func][2]
     return pickle.dumps(func, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def chunk_runner():
+def chunk_runner(env=None):
     """The Function running a pickled chunk of items (run_chunk)."""
-    return _function("polypool._worker", "run_chunk", _env.current())
+    return _function("polypool._worker", "run_chunk", env or _env.current())
 
 
 def _pickled_runner(env):

@@ -218,14 +218,18 @@ class Pool:
             raise ValueError("maxtasksperchild must be a positive int or None")
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
+        # The environment the workers start in, as spawned children would:
+        # this program's as it is now. Tasks of this pool name their
+        # functions in it (and it is looked up once, not per task).
+        self._env = _current_env()
         init = None
         args = None
         if initializer is not None:
-            init, prefix = _functions.resolve(initializer)
+            init, prefix = _functions.resolve(initializer, env=self._env)
             args = list(prefix) + list(initargs)
         self._pool = _polypool.Pool(size=int(processes or 0), maxtasks=maxtasksperchild or 0,
                                     initializer=init, initargs=args, name=name,
-                                    env=_current_env())
+                                    env=self._env)
         self._processes = self._pool.size
         self._name = name
 
@@ -243,7 +247,7 @@ class Pool:
             raise ValueError("Pool not running")
 
     def _fn(self, func, kwds=None):
-        return _functions.resolve(func, kwds)
+        return _functions.resolve(func, kwds, self._env)
 
     @staticmethod
     def _args(prefix, args):
@@ -280,7 +284,7 @@ class Pool:
     def _chunks(self, func, items, chunksize, star):
         """A Python function's input as pickled chunks for run_chunk, or
         None for a C function (C tasks take native items)."""
-        spec = _functions.chunk_spec(func)
+        spec = _functions.chunk_spec(func, self._env)
         if spec is None:
             return None
         cs = chunksize or self._default_chunksize(len(items)) or 1
@@ -330,7 +334,7 @@ class Pool:
         items = iterable if isinstance(iterable, list) else list(iterable)
         if not items:
             return []
-        spec = _functions.chunk_spec(func)
+        spec = _functions.chunk_spec(func, self._env)
         if spec is not None:
             # One task per chunk, as multiprocessing: a pickle each way.
             # Streamed, so that chunks are pickled while the first ones run
@@ -338,7 +342,7 @@ class Pool:
             cs = chunksize or self._default_chunksize(len(items)) or 1
             dumps, hp = pickle.dumps, pickle.HIGHEST_PROTOCOL
             chunks = ([spec, star, dumps(items[i:i + cs], hp)] for i in range(0, len(items), cs))
-            return self._gather(self._pool.imap(_functions.chunk_runner(), chunks, 1, True, True))
+            return self._gather(self._pool.imap(_functions.chunk_runner(self._env), chunks, 1, True, True))
         fn, prefix = self._fn(func)
         items, star = self._items(items, prefix, star)
         return self._pool.map(fn, items, chunksize or 0, star)
@@ -357,7 +361,7 @@ class Pool:
         chunks = self._chunks(func, items, chunksize, star)
         if chunks is not None:
             return MapResult(self, callback, error_callback, self._unchunk)._submit(
-                self._pool.map_async, _functions.chunk_runner(), chunks, 1, True)
+                self._pool.map_async, _functions.chunk_runner(self._env), chunks, 1, True)
         fn, prefix = self._fn(func)
         items, star = self._items(items, prefix, star)
         return MapResult(self, callback, error_callback)._submit(
