@@ -133,11 +133,45 @@ pp_value *ext_to_value(PyObject *o)
     return to_value(o, 0);
 }
 
+/* A list of small ints, the common input of a map, in one pass and a few
+ * allocations (slab-allocated nodes); NULL without an error when some
+ * item is not an int that fits int64. */
+static pp_value *ints_to_list(PyObject *seq)
+{
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    if (n < 64)
+        return NULL;
+    int64_t *ints = PyMem_Malloc((size_t)n * sizeof *ints);
+    if (!ints)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int overflow = 0;
+        if (Py_TYPE(items[i]) != &PyLong_Type) {
+            PyMem_Free(ints);
+            return NULL;
+        }
+        ints[i] = PyLong_AsLongLongAndOverflow(items[i], &overflow);
+        if (overflow) {
+            PyMem_Free(ints);
+            return NULL;
+        }
+    }
+    pp_value *v = pp_value_list_of_ints(ints, (size_t)n);
+    PyMem_Free(ints);
+    return v;
+}
+
 pp_value *ext_to_list(PyObject *o)
 {
     PyObject *seq = PySequence_Fast(o, "expected an iterable");
     if (!seq)
         return NULL;
+    pp_value *fast = ints_to_list(seq);
+    if (fast) {
+        Py_DECREF(seq);
+        return fast;
+    }
     pp_value *v = pp_value_list();
     if (!v) {
         Py_DECREF(seq);
