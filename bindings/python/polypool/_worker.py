@@ -33,7 +33,7 @@ def _import_main():
     module = os.environ.get("POLYPOOL_PY_MAIN_MODULE")
     path = os.environ.get("POLYPOOL_PY_MAIN_PATH")
     if module:
-        ns = runpy.run_module(module, run_name="__mp_main__", alter_sys=True)
+        runpy.run_module(module, run_name="__mp_main__", alter_sys=True)
         main = sys.modules["__mp_main__"]
     elif path:
         main = types.ModuleType("__mp_main__")

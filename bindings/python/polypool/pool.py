@@ -15,7 +15,6 @@ Differences from multiprocessing, all in the user's favour:
 - A lambda or a local function fails at submission with PicklingError.
 - map, imap and imap_unordered take ``progress=True`` for a progress bar.
 """
-import itertools
 import pickle
 import queue
 import threading
