@@ -11,7 +11,6 @@ imap take ``progress=True``; every polypool failure is a PolypoolError
 subclass carrying its status.
 """
 import os as _os
-import pickle as _pickle
 import sys as _sys
 
 # Workers import this program's main script as __mp_main__ (spawn
@@ -30,10 +29,6 @@ from ._errors import (  # noqa: F401
     RemoteTraceback, SpawnError, StateError, SymbolNotFoundError, TaskError, TimeoutError,
     VersionError, WorkerLostError, make_error as _make_error)
 from ._functions import CFunction, cfunc  # noqa: F401
-from .process import Process, active_children, current_process, parent_process  # noqa: F401
-from .pool import Pool  # noqa: F401
-from . import context as _context
-from .pool import _future_ready
 
 __version__ = _polypool.VERSION
 
@@ -45,6 +40,42 @@ __all__ = [
     "ProcessError", "BufferTooShort", "AuthenticationError", "TimeoutError",
     "cfunc", "CFunction", "PolypoolError", "WorkerLostError", "TaskError",
 ]
+
+# The Pool and Process machinery loads on first use (PEP 562): every worker
+# host and every child imports this package, through the main script, and
+# most of them never touch it. pickle, threading and traceback alone cost
+# a Python start-up ~20 ms.
+_LAZY = {
+    "Pool": ("pool", "Pool"),
+    "Process": ("process", "Process"),
+    "current_process": ("process", "current_process"),
+    "parent_process": ("process", "parent_process"),
+    "active_children": ("process", "active_children"),
+}
+_CONTEXT_FUNCTIONS = (
+    "cpu_count", "freeze_support", "get_context", "get_start_method", "set_start_method",
+    "get_all_start_methods", "set_executable", "set_forkserver_preload", "get_logger",
+    "log_to_stderr", "allow_connection_pickling")
+_SUBMODULES = ("pool", "process", "context", "connection")
+
+
+def __getattr__(name):
+    import importlib
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module("." + module, __name__), attr)
+    elif name in _CONTEXT_FUNCTIONS:
+        value = getattr(importlib.import_module(".context", __name__)._default, name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module("." + name, __name__)
+    else:
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | set(_CONTEXT_FUNCTIONS) | set(_SUBMODULES))
 
 
 def _write_output(fd, data):
@@ -59,23 +90,25 @@ def _write_output(fd, data):
         _os.write(fd, data)
 
 
+def _pickle_dumps(obj):
+    import pickle
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _pickle_loads(data):
+    import pickle
+    return pickle.loads(data)
+
+
+def _future_ready(result):
+    from .pool import _future_ready
+    _future_ready(result)
+
+
 _polypool._setup({
     "make_error": _make_error,
-    "pickle_dumps": lambda o: _pickle.dumps(o, protocol=_pickle.HIGHEST_PROTOCOL),
-    "pickle_loads": _pickle.loads,
+    "pickle_dumps": _pickle_dumps,
+    "pickle_loads": _pickle_loads,
     "write_output": _write_output,
     "future_ready": _future_ready,
 })
-
-_default = _context._default
-cpu_count = _default.cpu_count
-freeze_support = _default.freeze_support
-get_context = _default.get_context
-get_start_method = _default.get_start_method
-set_start_method = _default.set_start_method
-get_all_start_methods = _default.get_all_start_methods
-set_executable = _default.set_executable
-set_forkserver_preload = _default.set_forkserver_preload
-get_logger = _default.get_logger
-log_to_stderr = _default.log_to_stderr
-allow_connection_pickling = _default.allow_connection_pickling

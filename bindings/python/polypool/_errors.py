@@ -5,7 +5,6 @@ builtin exception means the same thing, the class also inherits it, so
 ``except ConnectionRefusedError`` catches a missing daemon.
 """
 import builtins
-import pickle
 
 from . import _polypool
 
@@ -133,6 +132,7 @@ class MaybeEncodingError(Exception):
 def make_error(status, message, where, index, signal, exit_code, exception, traceback):
     """Builds the exception for a failure (called by the extension)."""
     if exception is not None:
+        import pickle
         try:
             exc = pickle.loads(exception)
         except Exception as e:  # the class does not exist here, say

@@ -7,8 +7,6 @@ here, before anything is sent. Other callables (functools.partial, bound
 methods, builtin methods, callable objects) are pickled and sent along
 with each call, run by ``polypool._worker.call_pickled``.
 """
-import functools
-import pickle
 import sys
 
 from . import _env
@@ -83,6 +81,7 @@ def _named_uncached(fn, env):
     if not isinstance(module, str) or not isinstance(qualname, str):
         return None
     if "<lambda>" in qualname or "<locals>" in qualname:
+        import pickle
         what = "a lambda" if "<lambda>" in qualname else "a function local to another function"
         raise pickle.PicklingError(
             "Can't pickle %r: it is %s, which another process cannot import; "
@@ -90,6 +89,7 @@ def _named_uncached(fn, env):
     if _lookup(module, qualname) is not fn:
         return None
     if module == "__main__" and not env[2] and not env[3]:
+        import pickle
         raise pickle.PicklingError(
             "Can't pickle %r: functions defined in an interactive session cannot run in "
             "worker processes; put them in a module (or a script) and import them" % (fn,))
@@ -121,12 +121,14 @@ def resolve(func, kwds=None, env=None):
     if env is None:
         env = _env.current()
     if kwds:
+        import functools
         func = functools.partial(func, **kwds)
     else:
         f = _named(func, env)
         if f is not None:
             return f, ()
     # Fails here (PicklingError, AttributeError...) for what cannot travel.
+    import pickle
     blob = pickle.dumps(func, protocol=pickle.HIGHEST_PROTOCOL)
     return _pickled_runner(env), (blob,)
 
@@ -140,6 +142,7 @@ def chunk_spec(func, env=None):
         env = _env.current()
     if _named(func, env) is not None:
         return _by_fn[func][2]
+    import pickle
     return pickle.dumps(func, protocol=pickle.HIGHEST_PROTOCOL)
 
 

@@ -13,7 +13,6 @@ process.py.
 """
 import os
 import sys
-import traceback
 
 _main_error = None
 
@@ -109,6 +108,7 @@ def task_error(exc):
     exception. An exception that does not pickle is sent as a TaskError
     carrying its text; its traceback always travels."""
     import pickle
+    import traceback
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     exc.__traceback__ = None
