@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "forkserver.h"
 #include "pool.h"
 #include "pp_config.h"
 #include "server.h"
@@ -405,6 +406,9 @@ static uint64_t hook_tick(uint64_t now)
     n2 = pool_tick(now);   /* spawn retries after a backoff */
     if (n2 < next)
         next = n2;
+    n2 = forkserver_tick(now);
+    if (n2 < next)
+        next = n2;
     /* Give memory back to the system once a burst is over: glibc keeps
      * freed memory in its arenas (the target idle RSS is 10 MiB). */
     if (trim_at && now >= trim_at) {
@@ -540,6 +544,7 @@ int main(int argc, char **argv)
     server_stop_listening();
     daemon_lock();
     worker_shutdown_all(1000, 2000);
+    forkserver_shutdown();
     server_end_sessions();
     daemon_unlock();
     server_close();

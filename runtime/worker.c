@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "forkserver.h"
 #include "pool.h"
 #include "pyenv.h"
 #include "scheduler.h"
@@ -97,6 +98,16 @@ struct worker *worker_spawn(struct pool *p, const char *path, struct pyenv *env,
     posix_spawnattr_setsigdefault(&attr, &def);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     char *argv[] = { (char *)path, "--fd", "3", NULL, NULL, NULL };
+    bool forked = env && forkserver_request(env, sv[1], out_fd, err_fd, w) == 0;
+    if (forked) {
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        fa_ok = attr_ok = false;
+        close(sv[1]);
+        sv[1] = -1;
+        fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+        goto spawned;       /* its exit is reported by the fork server */
+    }
     if (env) {
         /* The host finds the polypool package and the client's modules on
          * env->path (PYTHONPATH), then sets sys.path exactly. */
@@ -132,6 +143,7 @@ struct worker *worker_spawn(struct pool *p, const char *path, struct pyenv *env,
         log_warn("pidfd_open(%d): %s; watching its socket instead", (int)pid, strerror(errno));
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
 
+spawned:
     w->id = ++worker_ids;
     w->pool = p;
     w->kind = env ? WORKER_KIND_PY : WORKER_KIND_C;
@@ -161,7 +173,10 @@ struct worker *worker_spawn(struct pool *p, const char *path, struct pyenv *env,
         worker_kill(w, KILL_PROTOCOL);
     }
     worker_flush(w);
-    log_debug("pool %llu: spawned worker %d", (unsigned long long)p->id, (int)pid);
+    if (forked)
+        log_debug("pool %llu: asked for a forked worker", (unsigned long long)p->id);
+    else
+        log_debug("pool %llu: spawned worker %d", (unsigned long long)p->id, (int)pid);
     return w;
 
 sys_fail:
@@ -226,16 +241,31 @@ void worker_send_exit(struct worker *w)
     worker_flush(w);
 }
 
+/* pid 0 would signal our whole process group (unit tests use workers
+ * without a process; a forked worker has none until its fork server says). */
+static void signal_worker(const struct worker *w, int sig)
+{
+    if (w->pid > 0)
+        kill(w->pid, sig);
+}
+
+void worker_pid_known(struct worker *w, pid_t pid)
+{
+    if (w->pid > 0)
+        return;
+    w->pid = pid;
+    /* Killed (terminate, deadline) before anyone knew whom to kill. */
+    if (w->kill_reason != KILL_NONE)
+        signal_worker(w, SIGKILL);
+}
+
 void worker_kill(struct worker *w, enum worker_kill why)
 {
     if (w->state == WORKER_DEAD)
         return;
     if (w->kill_reason == KILL_NONE)
         w->kill_reason = why;
-    /* pid 0 would signal our whole process group (unit tests use workers
-     * without a process). */
-    if (w->pid > 0)
-        kill(w->pid, SIGKILL);
+    signal_worker(w, SIGKILL);
 }
 
 static void protocol_error(struct worker *w, const char *what)
@@ -257,6 +287,8 @@ static void handle_frame(struct worker *w, uint8_t *payload, size_t len)
     switch (m.type) {
     case WMSG_HELLO:
         w->hello_seen = true;
+        if (w->pid <= 0 && m.pid > 0)
+            worker_pid_known(w, (pid_t)m.pid);   /* forked: before the server's answer */
         log_debug("worker %d says hello (pid %u, version %u)", (int)w->pid, m.pid, m.version);
         free(payload);
         break;
@@ -272,6 +304,10 @@ static void handle_frame(struct worker *w, uint8_t *payload, size_t len)
             pool_check(p);
         } else if (w->state == WORKER_STARTING) {
             w->state = WORKER_READY;
+            /* A host that took the slow way: later ones of its
+             * environment can be forked. */
+            if (w->env && !w->fs)
+                forkserver_want(w->env);
             pool_worker_ready(p);
             sched_dispatch_worker(w);
         }
@@ -411,6 +447,7 @@ static void append_last_words(const struct worker *w, char *why, size_t len)
 static void on_death(struct worker *w, int status)
 {
     struct pool *p = w->pool;
+    forkserver_forget(w);
     bool was_ready = w->init_done;
     char why[512];
     int sig, code;
@@ -530,8 +567,15 @@ restart:
             struct worker *w = container_of(m, struct worker, pool_link);
             if (w->pidfd >= 0 || !w->eof || w->state == WORKER_DEAD)
                 continue;
-            int status;
-            pid_t r = waitpid(w->pid, &status, WNOHANG);
+            if (w->fs && forkserver_alive(w->fs))
+                continue;   /* its fork server reports the exit */
+            int status = 0;
+            pid_t r = w->fs ? -1 : waitpid(w->pid, &status, WNOHANG);
+            if (w->fs) {
+                /* Its fork server died first: the status is lost. */
+                errno = ECHILD;
+                status = 255 << 8;
+            }
             if (r == w->pid || (r < 0 && errno == ECHILD)) {
                 on_death(w, r == w->pid ? status : 0);
                 goto restart;   /* on_death may free the pool */
@@ -540,6 +584,26 @@ restart:
         }
     }
     return next;
+}
+
+void worker_exited(pid_t pid, int status)
+{
+    list_for_each (l, pool_all()) {
+        struct pool *p = container_of(l, struct pool, link);
+        list_for_each (m, &p->workers) {
+            struct worker *w = container_of(m, struct worker, pool_link);
+            if (w->pid != pid || !w->fs || w->state == WORKER_DEAD)
+                continue;
+            /* Results written before the death still count. */
+            if (w->sock_src.fd >= 0 && read_frames(w) < 0 && w->sock_src.fd >= 0) {
+                loop_del(&w->sock_src);
+                w->sock_src.fd = -1;
+            }
+            if (w->state != WORKER_DEAD)
+                on_death(w, status);
+            return;
+        }
+    }
 }
 
 void worker_reap_dead(void)
@@ -574,7 +638,7 @@ void worker_shutdown_all(int term_ms, int kill_ms)
             list_for_each (l, pool_all()) {
                 struct pool *p = container_of(l, struct pool, link);
                 list_for_each (m, &p->workers)
-                    kill(container_of(m, struct worker, pool_link)->pid, SIGTERM);
+                    signal_worker(container_of(m, struct worker, pool_link), SIGTERM);
             }
         }
         if (!killed && el >= (uint64_t)kill_ms) {
@@ -582,7 +646,7 @@ void worker_shutdown_all(int term_ms, int kill_ms)
             list_for_each (l, pool_all()) {
                 struct pool *p = container_of(l, struct pool, link);
                 list_for_each (m, &p->workers)
-                    kill(container_of(m, struct worker, pool_link)->pid, SIGKILL);
+                    signal_worker(container_of(m, struct worker, pool_link), SIGKILL);
             }
         }
         bool any = false;
@@ -590,8 +654,14 @@ void worker_shutdown_all(int term_ms, int kill_ms)
             struct pool *p = container_of(l, struct pool, link);
             list_for_each_safe (m, tm, &p->workers) {
                 struct worker *w = container_of(m, struct worker, pool_link);
-                int status;
-                if (waitpid(w->pid, &status, WNOHANG) == w->pid) {
+                int status = 0;
+                /* A fork server's child is gone once the server reaped it. */
+                /* A fork server's child is gone once the server reaped
+                 * it; one not forked yet never will be (its socket closes
+                 * here). */
+                bool gone = w->fs ? w->pid <= 0 || (kill(w->pid, 0) < 0 && errno == ESRCH)
+                                  : waitpid(w->pid, &status, WNOHANG) == w->pid;
+                if (gone) {
                     if (w->sock_src.fd >= 0)
                         read_frames(w);
                     on_death(w, status);

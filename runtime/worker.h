@@ -25,6 +25,7 @@
 #include "loop.h"
 #include "util.h"
 
+struct forkserver;
 struct pool;
 struct pyenv;
 
@@ -37,6 +38,7 @@ struct worker {
     struct pool *pool;
     enum worker_kind kind;
     struct pyenv *env;           /* WORKER_KIND_PY: the host's environment */
+    struct forkserver *fs;       /* forked by this fork server (its child, not ours) */
     enum worker_state state;
     pid_t pid;
     int sock, pidfd, out_fd, err_fd;
@@ -69,6 +71,13 @@ static inline bool worker_runs(const struct worker *w, const struct pyenv *env)
 {
     return !env || env == w->env;
 }
+
+/* A forked worker's pid is known (from its fork server or its hello). */
+void worker_pid_known(struct worker *w, pid_t pid);
+
+/* A fork server reports that its child pid (a worker) ended with the wait
+ * status `status`. */
+void worker_exited(pid_t pid, int status);
 
 /* Queues bytes already appended to w->out and writes what fits. */
 void worker_flush(struct worker *w);

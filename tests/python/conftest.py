@@ -211,3 +211,10 @@ def libpptest(polypool_daemon):
 def polypool_cli(polypool_daemon):
     """Path of the `polypool` command (status --json)."""
     return _build_path("runtime", "cli", "polypool")
+
+
+@pytest.fixture(scope="session")
+def daemon_pid(polypool_daemon):
+    """The pid of the session's polypoold (the parent of the Python hosts it
+    spawns itself; forked hosts have its fork server as parent)."""
+    return _daemon["proc"].pid

@@ -256,3 +256,71 @@ def test_ctrl_c_interrupts_waits(tmp_path):
     assert proc.returncode == 0, describe(proc)
     assert proc.stdout == ("get interrupted True\nmap interrupted True\n"
                            "imap interrupted True\nwait interrupted True\n"), describe(proc)
+
+
+# --- the daemon's fork server for Python hosts ----------------------------------
+
+FORKSERVER_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    import polypool as multiprocessing
+
+    VERSION = "one"
+
+    def info(_=None):
+        return os.getppid(), VERSION
+
+    def die(_=None):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if __name__ == "__main__":
+        with multiprocessing.Pool(1) as pool:
+            parent, version = pool.apply(info)
+            try:
+                pool.apply(die)
+            except multiprocessing.WorkerLostError as e:
+                lost = e.signal
+            print(parent, version, lost, pool.apply(info)[1])
+""")
+
+
+def _run_file(path):
+    env = dict(os.environ)
+    env.pop("PYTHONUNBUFFERED", None)
+    return subprocess.run([sys.executable, str(path)], cwd=str(path.parent), env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=60)
+
+
+def _run_until_forked(tmp_path, text, daemon_pid, deadline=60.0):
+    """Runs the script (a new client each time, the file written once)
+    until its host was forked by the fork server (its parent is not the
+    daemon). Returns the output."""
+    import time
+    end = time.monotonic() + deadline
+    proc = run_script(text, tmp_path)
+    while True:
+        assert proc.returncode == 0, describe(proc)
+        parent = int(proc.stdout.split()[0])
+        if parent != daemon_pid:
+            return proc.stdout
+        assert time.monotonic() < end, "no host was ever forked: " + proc.stdout
+        proc = _run_file(tmp_path / "script.py")
+
+
+def test_hosts_fork_from_a_warm_server(tmp_path, daemon_pid):
+    out = _run_until_forked(tmp_path, FORKSERVER_SCRIPT, daemon_pid)
+    # A forked host runs the task, dies of SIGKILL with the signal reported,
+    # and its replacement runs the next task.
+    assert out.split()[1:] == ["one", "9", "one"], out
+
+
+def test_an_edited_program_never_runs_its_old_code(tmp_path, daemon_pid):
+    _run_until_forked(tmp_path, FORKSERVER_SCRIPT, daemon_pid)
+    # The server imported VERSION = "one"; the program now says "two". Its
+    # next host must run the new code (the server sees the change and goes).
+    edited = FORKSERVER_SCRIPT.replace('VERSION = "one"', 'VERSION = "two"')
+    proc = run_script(edited, tmp_path)
+    for _ in range(3):
+        assert proc.returncode == 0, describe(proc)
+        assert proc.stdout.split()[1:] == ["two", "9", "two"], describe(proc)
+        proc = _run_file(tmp_path / "script.py")

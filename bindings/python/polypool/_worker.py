@@ -141,7 +141,15 @@ def main(argv):
     if "--zygote" in argv:
         from . import _zygote
         return _zygote.main(int(argv[argv.index("--zygote") + 1]))
+    if "--forkserver" in argv:
+        from . import _forkserver
+        return _forkserver.main(int(argv[argv.index("--forkserver") + 1]))
     prepare()
+    return run_host(argv)
+
+
+def run_host(argv):
+    """Runs the worker loop (sys.path and the main module are ready)."""
     from . import _polypool
     _polypool._setup({"resolve": resolve, "task_error": task_error,
                       "encoding_error": encoding_error, "flush": flush})
