@@ -280,9 +280,10 @@ static void unsent_done(collector *k, pp_future *f, pp_status st, const char *ms
     f->sub = NULL;
     f->next = NULL;
     if (f->orphan) {
-        unlist(c, f);
-        if (st == PP_OK)
+        /* A job already complete has nothing left to cancel. */
+        if (st == PP_OK && f->listed)
             note_cancel(k, f->job);
+        unlist(c, f);
         future_destroy(f);
         return;
     }
@@ -1003,9 +1004,12 @@ void pp_future_free(pp_future *f)
     pthread_mutex_lock(&c->mu);
     while (f->cb_running)
         pthread_cond_wait(&c->future_cv, &c->mu);
-    if (f->listed && f->phase != F_SUBMITTED) {
+    if (f->phase != F_SUBMITTED) {
         /* Still in the outbox or in the batch in flight: the collector
-         * drops it (and cancels the job if the daemon took it). */
+         * drops it (and cancels the job if the daemon took it). This holds
+         * even when it is no longer listed: its results may all have come
+         * (and been handed out) before the answer to the batch that
+         * submitted it, which still refers to it. */
         f->orphan = true;
         pthread_cond_signal(&c->collector_cv);
         pthread_mutex_unlock(&c->mu);
