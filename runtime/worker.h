@@ -1,10 +1,15 @@
 /* worker.h - worker processes.
  *
- * Each worker is a polypool-worker process spawned with posix_spawn, with a
- * non-blocking socketpair end on fd 3, /dev/null on fd 0 and two memfds on
- * fd 1 and 2 (the daemon keeps copies to salvage a dead task's output). The
- * daemon queues frames in `out` and writes what the socket takes; reads go
- * through an incremental frame reader. A pidfd tells when the process dies.
+ * Each worker is a process with a non-blocking socketpair end on fd 3,
+ * /dev/null on fd 0 and two memfds on fd 1 and 2 (the daemon keeps copies
+ * to salvage a dead task's output): a polypool-worker (C tasks) or a Python
+ * host (`python -m polypool._worker`, C and Python tasks) spawned with
+ * posix_spawn, or a Python host forked by its environment's fork server
+ * (forkserver.h). The daemon queues frames in `out` and writes what the
+ * socket takes; reads go through an incremental frame reader. A pidfd tells
+ * when a spawned process dies; a forked one is its fork server's child, and
+ * the server reports its exit (worker_exited). Its pid is 0 until the
+ * server's answer or its hello says.
  *
  * Death: complete frames still in the socket are processed first, then the
  * process is reaped; the first unanswered task fails (EWORKER, or ETIMEDOUT
