@@ -233,7 +233,7 @@ int forkserver_request(struct pyenv *env, int sock, int out, int err, struct wor
 
 void forkserver_want(struct pyenv *env)
 {
-    if (env && !fs_find(env))
+    if (env && n_alive < FORKSERVER_MAX && !fs_find(env))
         fs_start(env);
 }
 

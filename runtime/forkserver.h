@@ -39,6 +39,9 @@ struct pyenv;
 struct forkserver;
 
 #define FORKSERVER_IDLE_MS 30000
+/* At most this many run at once (each is an interpreter, ~15 MB): beyond
+ * it, hosts of new environments start the slow way. */
+#define FORKSERVER_MAX 16
 /* How long a fork request may take before the server is given up. */
 #define FORKSERVER_FORK_MS 3000
 
