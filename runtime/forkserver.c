@@ -16,6 +16,7 @@
 #include "frame.h"
 #include "log.h"
 #include "loop.h"
+#include "pool.h"
 #include "pyenv.h"
 #include "util.h"
 #include "worker.h"
@@ -231,10 +232,52 @@ int forkserver_request(struct pyenv *env, int sock, int out, int err, struct wor
     return 0;
 }
 
+/* Whether a pool is made for env or a worker runs in it. (Its reference
+ * count says less: a session keeps the environments it named.) */
+static bool env_in_use(const struct pyenv *env)
+{
+    list_for_each (l, pool_all()) {
+        const struct pool *p = container_of(l, struct pool, link);
+        if (p->env == env && p->state == POOL_RUNNING)
+            return true;
+        list_for_each (m, &p->workers) {
+            const struct worker *w = container_of(m, struct worker, pool_link);
+            if (w->env == env && w->state != WORKER_DEAD)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The live server whose environment nothing uses, unused the longest;
+ * NULL if every one is in use. */
+static struct forkserver *least_used(void)
+{
+    struct forkserver *best = NULL;
+    list_for_each (l, &servers) {
+        struct forkserver *fs = container_of(l, struct forkserver, link);
+        if (fs->state == FS_DEAD || env_in_use(fs->env))
+            continue;
+        /* idle_since 0: not seen unused by a tick yet, so the most recent. */
+        uint64_t since = fs->idle_since ? fs->idle_since : UINT64_MAX;
+        uint64_t best_since = best && best->idle_since ? best->idle_since : UINT64_MAX;
+        if (!best || since < best_since)
+            best = fs;
+    }
+    return best;
+}
+
 void forkserver_want(struct pyenv *env)
 {
-    if (env && n_alive < FORKSERVER_MAX && !fs_find(env))
-        fs_start(env);
+    if (!env || fs_find(env))
+        return;
+    if (n_alive >= FORKSERVER_MAX) {
+        struct forkserver *old = least_used();
+        if (!old)
+            return;
+        fs_kill(old, "making room for another environment");
+    }
+    fs_start(env);
 }
 
 void forkserver_forget(struct worker *w)
@@ -259,9 +302,7 @@ uint64_t forkserver_tick(uint64_t now)
         struct forkserver *fs = container_of(l, struct forkserver, link);
         if (fs->state == FS_DEAD)
             continue;
-        /* Our own reference is the only one: no pool, job or worker uses
-         * the environment. */
-        if (fs->env->refs > 1) {
+        if (env_in_use(fs->env)) {
             fs->idle_since = 0;
             continue;
         }

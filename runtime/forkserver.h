@@ -39,8 +39,8 @@ struct pyenv;
 struct forkserver;
 
 #define FORKSERVER_IDLE_MS 30000
-/* At most this many run at once (each is an interpreter, ~15 MB): beyond
- * it, hosts of new environments start the slow way. */
+/* At most this many run at once (each is an interpreter, ~15 MB): a new
+ * one replaces the one unused the longest, or waits while all are used. */
 #define FORKSERVER_MAX 16
 /* How long a fork request may take before the server is given up. */
 #define FORKSERVER_FORK_MS 3000
