@@ -12,17 +12,14 @@ It is single-threaded and never connects to the daemon's socket, so
 forking it is safe. It reaps its children and reports their exit statuses.
 """
 import os
-import selectors
 import socket
-import struct
 import sys
 
-_HDR = struct.Struct("<I")
+from ._forkloop import ForkLoop, frame
 
 
 def _send(sock, text):
-    data = text.encode()
-    sock.sendall(_HDR.pack(len(data)) + data)
+    sock.sendall(frame(text.encode()))
 
 
 def _signature(path):
@@ -53,10 +50,8 @@ def _stale(files):
     return False
 
 
-def _run_host(fds, sel, sock):
+def _run_host(fds):
     """The forked child: becomes a worker host."""
-    sel.close()
-    sock.close()
     for target, fd in zip((3, 1, 2), fds):
         os.dup2(fd, target)
     for fd in fds:
@@ -93,43 +88,24 @@ def main(fd):
         _send(sock, "failed a module changed while it was imported")
         return 0
     _send(sock, "ready %d" % os.getpid())
-    sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ, None)
-    buf = b""
-    while True:
-        for key, _ in sel.select():
-            if key.data is not None:                  # a host's pidfd: it ended
-                pid = key.data
-                sel.unregister(key.fileobj)
-                os.close(key.fileobj)
-                try:
-                    _, status = os.waitpid(pid, 0)
-                except ChildProcessError:
-                    status = 255 << 8
-                _send(sock, "exited %d %d" % (pid, status))
-                continue
-            data, fds, _, _ = socket.recv_fds(sock, 4096, 3)
-            if not data:
-                return 0                              # the daemon is gone
-            buf += data
-            while len(buf) >= _HDR.size and len(buf) >= _HDR.size + _HDR.unpack_from(buf)[0]:
-                n = _HDR.unpack_from(buf)[0]
-                msg = buf[_HDR.size:_HDR.size + n].decode()
-                buf = buf[_HDR.size + n:]
-                if msg != "fork" or len(fds) != 3:
-                    for f in fds:
-                        os.close(f)
-                    fds = []
-                    _send(sock, "failed unexpected request %r" % msg)
-                    continue
-                if _stale(files):
-                    _send(sock, "stale")
-                    return 0
-                pid = os.fork()
-                if pid == 0:
-                    _run_host(fds, sel, sock)
-                for f in fds:
-                    os.close(f)
-                fds = []
-                sel.register(os.pidfd_open(pid), selectors.EVENT_READ, pid)
-                _send(sock, "forked %d" % pid)
+    loop = ForkLoop(sock, 4096, 3)
+
+    def on_request(payload, fds):
+        msg = payload.decode(errors="replace")
+        if msg != "fork" or len(fds) != 3:
+            for f in fds:
+                os.close(f)
+            _send(sock, "failed unexpected request %r" % msg)
+            return True
+        if _stale(files):
+            _send(sock, "stale")
+            return False
+        pid = loop.fork()
+        if pid == 0:
+            _run_host(fds)
+        for f in fds:
+            os.close(f)
+        _send(sock, "forked %d" % pid)
+        return True
+
+    return loop.run(on_request, lambda pid, status: _send(sock, "exited %d %d" % (pid, status)))

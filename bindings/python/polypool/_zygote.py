@@ -23,16 +23,14 @@ Frames both ways: a 4-byte little-endian length and a pickle.
 import os
 import pickle
 import socket
-import struct
 import sys
 import threading
 
-_HDR = struct.Struct("<I")
+from ._forkloop import HDR as _HDR, ForkLoop, frame
 
 
 def _send(sock, obj, fds=()):
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    msg = _HDR.pack(len(data)) + data
+    msg = frame(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
     if fds:
         n = socket.send_fds(sock, [msg], list(fds))
         msg = msg[n:]
@@ -162,49 +160,25 @@ def _run_child(payload, cwd, environ, fds):
 
 def main(fd):
     """``python -m polypool._worker --zygote FD``: serve fork requests."""
-    import selectors
     from . import _worker
     _worker.prepare()
     sock = socket.socket(fileno=fd)
-    sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ, None)
-    buf = b""
-    while True:
-        for key, _ in sel.select():
-            if key.data is not None:                 # a child's pidfd: it ended
-                pid = key.data
-                sel.unregister(key.fileobj)
-                os.close(key.fileobj)
-                try:
-                    _, status = os.waitpid(pid, 0)
-                except ChildProcessError:
-                    status = 0
-                _send(sock, ("exited", pid, status))
-                continue
-            data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 16)
-            if not data:
-                return 0                             # the program is gone
-            buf += data
-            while len(buf) >= _HDR.size:
-                (n,) = _HDR.unpack_from(buf)
-                if len(buf) < _HDR.size + n:
-                    break
-                payload, cwd, environ = pickle.loads(buf[_HDR.size:_HDR.size + n])
-                buf = buf[_HDR.size + n:]
-                if _worker._main_error is not None:
-                    for f in fds:
-                        os.close(f)
-                    _send(sock, ("failed", "the main module failed to import: %r"
-                                 % (_worker._main_error,)))
-                    continue
-                pid = os.fork()
-                if pid == 0:
-                    sel.close()
-                    sock.close()
-                    _run_child(payload, cwd, environ, fds)
-                for f in fds:
-                    os.close(f)
-                fds = []
-                pidfd = os.pidfd_open(pid)
-                sel.register(pidfd, selectors.EVENT_READ, pid)
-                _send(sock, ("forked", pid))
+    loop = ForkLoop(sock, 1 << 20, 16)
+
+    def on_request(data, fds):
+        payload, cwd, environ = pickle.loads(data)
+        if _worker._main_error is not None:
+            for f in fds:
+                os.close(f)
+            _send(sock, ("failed", "the main module failed to import: %r"
+                         % (_worker._main_error,)))
+            return True
+        pid = loop.fork()
+        if pid == 0:
+            _run_child(payload, cwd, environ, fds)
+        for f in fds:
+            os.close(f)
+        _send(sock, ("forked", pid))
+        return True
+
+    return loop.run(on_request, lambda pid, status: _send(sock, ("exited", pid, status)))
