@@ -281,15 +281,16 @@ class Pool:
         return chunksize + 1 if extra else chunksize
 
     def _chunks(self, func, items, chunksize, star):
-        """A Python function's input as pickled chunks for run_chunk, or
-        None for a C function (C tasks take native items)."""
+        """A Python function's input as pickled chunks for run_chunk (one
+        task per chunk, as multiprocessing: a pickle each way), made lazily
+        so that they can be sent while the first ones run; None for a C
+        function (C tasks take native items)."""
         spec = _functions.chunk_spec(func, self._env)
         if spec is None:
             return None
         cs = chunksize or self._default_chunksize(len(items)) or 1
-        dumps = pickle.dumps
-        return [[spec, star, dumps(items[i:i + cs], pickle.HIGHEST_PROTOCOL)]
-                for i in range(0, len(items), cs)]
+        dumps, hp = pickle.dumps, pickle.HIGHEST_PROTOCOL
+        return ([spec, star, dumps(items[i:i + cs], hp)] for i in range(0, len(items), cs))
 
     @staticmethod
     def _gather(it):
@@ -333,15 +334,11 @@ class Pool:
         items = iterable if isinstance(iterable, list) else list(iterable)
         if not items:
             return []
-        spec = _functions.chunk_spec(func, self._env)
-        if spec is not None:
-            # One task per chunk, as multiprocessing: a pickle each way.
-            # Streamed, so that chunks are pickled while the first ones run
-            # and results unpickled while the last ones do.
-            cs = chunksize or self._default_chunksize(len(items)) or 1
-            dumps, hp = pickle.dumps, pickle.HIGHEST_PROTOCOL
-            chunks = ([spec, star, dumps(items[i:i + cs], hp)] for i in range(0, len(items), cs))
-            return self._gather(self._pool.imap(_functions.chunk_runner(self._env), chunks, 1, True, True))
+        chunks = self._chunks(func, items, chunksize, star)
+        if chunks is not None:
+            # Streamed: results are unpickled while the last chunks run.
+            return self._gather(self._pool.imap(_functions.chunk_runner(self._env), chunks, 1,
+                                                True, True))
         fn, prefix = self._fn(func)
         items, star = self._items(items, prefix, star)
         return self._pool.map(fn, items, chunksize or 0, star)
@@ -360,7 +357,7 @@ class Pool:
         chunks = self._chunks(func, items, chunksize, star)
         if chunks is not None:
             return MapResult(self, callback, error_callback, self._unchunk)._submit(
-                self._pool.map_async, _functions.chunk_runner(self._env), chunks, 1, True)
+                self._pool.map_async, _functions.chunk_runner(self._env), list(chunks), 1, True)
         fn, prefix = self._fn(func)
         items, star = self._items(items, prefix, star)
         return MapResult(self, callback, error_callback)._submit(
