@@ -324,3 +324,46 @@ def test_an_edited_program_never_runs_its_old_code(tmp_path, daemon_pid):
         assert proc.returncode == 0, describe(proc)
         assert proc.stdout.split()[1:] == ["two", "9", "two"], describe(proc)
         proc = _run_file(tmp_path / "script.py")
+
+
+def test_daemon_killed_during_calls(tmp_path):
+    """The daemon dies (SIGKILL) while a program waits on it: every waiting
+    call raises ConnectionLostError (a ConnectionResetError), none hangs."""
+    import time
+    sock = tmp_path / "d.sock"
+    daemon = subprocess.Popen(
+        [os.path.join(BUILD_DIR, "runtime", "polypoold"), "--listen", "ipc://%s" % sock,
+         "--workers", "1", "--worker",
+         os.path.join(BUILD_DIR, "runtime", "worker", "polypool-worker")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 10
+        while not sock.exists():
+            assert time.monotonic() < end and daemon.poll() is None, "no daemon"
+            time.sleep(0.01)
+        script = textwrap.dedent("""
+            import os, signal, sys, threading, time
+            import polypool as multiprocessing
+            from tasks import sleep_return
+
+            if __name__ == "__main__":
+                daemon = int(sys.argv[1])
+                with multiprocessing.Pool(1) as pool:
+                    pending = pool.apply_async(sleep_return, (1, 60))
+                    threading.Timer(0.5, os.kill, (daemon, signal.SIGKILL)).start()
+                    for call in (lambda: pool.apply(sleep_return, (2, 60)),
+                                 lambda: pending.get(30)):
+                        try:
+                            call()
+                            print("returned")
+                        except multiprocessing.ConnectionLostError as e:
+                            print(type(e).__name__, isinstance(e, ConnectionResetError),
+                                  e.status_name)
+        """)
+        env = dict(os.environ, POLYPOOL_ADDRESS="ipc://%s" % sock, POLYPOOL_NO_AUTOSTART="1")
+        proc = run_script(script, tmp_path, env=env, args=(str(daemon.pid),))
+        assert proc.stdout == ("ConnectionLostError True ECONNRESET\n"
+                               "ConnectionLostError True ECONNRESET\n"), describe(proc)
+    finally:
+        daemon.kill()
+        daemon.wait()
