@@ -28,6 +28,7 @@
 #include "pool.h"
 #include "pp_config.h"
 #include "server.h"
+#include "shm.h"
 #include "session.h"
 #include "scheduler.h"
 #include "util.h"
@@ -505,6 +506,7 @@ int main(int argc, char **argv)
         .default_size = opt.workers ? (uint32_t)opt.workers : (uint32_t)ncpu,
         .cpu_count = (uint32_t)ncpu,
     };
+    shm_sweep();
     daemon_lock();
     rv = pool_init(&pc);
     daemon_unlock();
@@ -546,6 +548,7 @@ int main(int argc, char **argv)
     worker_shutdown_all(1000, 2000);
     forkserver_shutdown();
     server_end_sessions();
+    shm_fini();
     daemon_unlock();
     server_close();
     daemon_lock();

@@ -43,6 +43,8 @@
 #include "pyenv.h"
 #include "scheduler.h"
 #include "session.h"
+#include "shm.h"
+#include "sync_core.h"
 #include "util.h"
 #include "wire.h"
 #include "worker.h"
@@ -145,9 +147,17 @@ static void ctx_send(struct sctx *c, nng_msg *m)
     nng_ctx_send(c->ctx, c->aio);
 }
 
+/* Requests parked on a primitive (PARK_SYNC). */
+static size_t n_sync_parked;
+
+static int sync_try(struct session *s, const struct park *pk, int64_t *value);
+static nng_msg *sync_reply(uint64_t req_id, int st, int64_t value);
+
 static void unpark(struct sctx *c)
 {
     struct park *pk = &c->park;
+    if (pk->kind == PARK_SYNC)
+        n_sync_parked--;
     list_del(&pk->link);
     if (pk->sess)
         pk->sess->n_parked--;
@@ -359,6 +369,16 @@ static bool park_try(struct sctx *c, bool timed_out)
         if (m)
             gather_commit(&g);
         gather_fini(&g);
+        break;
+    }
+    case PARK_SYNC: {
+        int64_t value = 0;
+        int st = sync_try(s, pk, &value);
+        if (st == WS_EAGAIN && !timed_out)
+            return false;
+        if (st == WS_EAGAIN)
+            st = WS_ETIMEDOUT;
+        m = sync_reply(pk->req_id, st, value);
         break;
     }
     case PARK_JOIN: {
@@ -890,6 +910,260 @@ static nng_msg *h_cancel(struct session *s, const Polypool__V1__Request *rq)
     return reply_status(rq->id, WS_OK, NULL);
 }
 
+/* ---- shared memory and primitives --------------------------------------- */
+
+static nng_msg *segment_reply(uint64_t req_id, const struct segment *g)
+{
+    Polypool__V1__Reply r = POLYPOOL__V1__REPLY__INIT;
+    Polypool__V1__Handle h = POLYPOOL__V1__HANDLE__INIT;
+    r.id = req_id;
+    h.type = POLYPOOL__V1__HANDLE_TYPE__HANDLE_SEGMENT;
+    h.id = g->id;
+    h.name = (char *)g->name;
+    h.size = g->size;
+    h.label = g->label ? g->label : "";
+    r.result_case = POLYPOOL__V1__REPLY__RESULT_SEGMENT;
+    r.segment = &h;
+    return pack_reply(&r);
+}
+
+static nng_msg *sync_reply(uint64_t req_id, int st, int64_t value)
+{
+    static const char *const what[] = {
+        [WS_ETIMEDOUT] = "timed out", [WS_EOWNERDEAD] = "acquired; the previous holder died",
+        [WS_ESTATE] = "released too many times", [WS_EPERM] = "held by another thread",
+        [WS_ENOENT] = "the session holds no such segment",
+        [WS_EINVAL] = "no such primitive there, or the operation does not apply to it",
+    };
+    if (st != WS_OK)
+        return reply_status(req_id, st, "%s",
+                            (size_t)st < sizeof what / sizeof *what && what[st] ? what[st] : "");
+    Polypool__V1__Reply r = POLYPOOL__V1__REPLY__INIT;
+    Polypool__V1__SyncReply sr = POLYPOOL__V1__SYNC_REPLY__INIT;
+    r.id = req_id;
+    sr.value = value;
+    r.result_case = POLYPOOL__V1__REPLY__RESULT_SYNC;
+    r.sync = &sr;
+    return pack_reply(&r);
+}
+
+static nng_msg *h_shm_create(struct session *s, const Polypool__V1__Request *rq)
+{
+    const Polypool__V1__ShmCreate *cr = rq->shm_create;
+    struct shm_sync_init *si = NULL;
+    if (cr->n_syncs) {
+        if (cr->n_syncs > cr->size / PPS_SLOT)
+            return reply_status(rq->id, WS_EINVAL, "more primitives than fit in the segment");
+        si = calloc(cr->n_syncs, sizeof *si);
+        if (!si)
+            return reply_status(rq->id, WS_ENOMEM, "out of memory");
+        for (size_t i = 0; i < cr->n_syncs; i++) {
+            si[i].type = cr->syncs[i]->type;
+            si[i].offset = cr->syncs[i]->offset;
+            si[i].value = cr->syncs[i]->value;
+            si[i].max = cr->syncs[i]->max;
+        }
+    }
+    struct segment *g;
+    const char *why = NULL;
+    int st = shm_create(s, cr->size, cr->label, si, cr->n_syncs, &g, &why);
+    free(si);
+    if (st != WS_OK)
+        return reply_status(rq->id, st, "%s", why ? why : "");
+    return segment_reply(rq->id, g);
+}
+
+static nng_msg *h_shm_attach(struct session *s, const Polypool__V1__Request *rq)
+{
+    const Polypool__V1__ShmAttach *at = rq->shm_attach;
+    struct segment *g;
+    int st = shm_attach(s, at->id, at->label, &g);
+    if (st == WS_ENOENT && at->label && *at->label)
+        return reply_status(rq->id, st, "no shared memory segment is named '%s'", at->label);
+    if (st == WS_ENOENT)
+        return reply_status(rq->id, st, "shared memory segment %llu is gone",
+                            (unsigned long long)at->id);
+    if (st != WS_OK)
+        return reply_status(rq->id, st, "out of memory");
+    return segment_reply(rq->id, g);
+}
+
+static nng_msg *h_shm_release(struct session *s, const Polypool__V1__Request *rq)
+{
+    int st = shm_release(s, rq->shm_release->id, rq->shm_release->count);
+    if (st != WS_OK)
+        return reply_status(rq->id, st, "the session holds no reference on segment %llu",
+                            (unsigned long long)rq->shm_release->id);
+    return reply_status(rq->id, WS_OK, NULL);
+}
+
+static nng_msg *h_shm_unlink(const Polypool__V1__Request *rq)
+{
+    const char *label = rq->shm_unlink->label;
+    if (shm_unlink_label(label) != WS_OK)
+        return reply_status(rq->id, WS_ENOENT, "no shared memory segment is named '%s'",
+                            label ? label : "");
+    return reply_status(rq->id, WS_OK, NULL);
+}
+
+/* A segment range the session holds, or a reply saying why not. */
+static struct segment *held_range(struct session *s, uint64_t req_id, uint64_t id,
+                                  uint64_t offset, uint64_t len, nng_msg **err)
+{
+    struct segment *g = shm_held(s, id);
+    if (!g) {
+        *err = reply_status(req_id, WS_ENOENT, "the session holds no segment %llu",
+                            (unsigned long long)id);
+        return NULL;
+    }
+    if (offset > g->size || len > g->size - offset) {
+        *err = reply_status(req_id, WS_EINVAL, "beyond the end of segment %llu (%zu bytes)",
+                            (unsigned long long)id, g->size);
+        return NULL;
+    }
+    return g;
+}
+
+static nng_msg *h_shm_read(struct session *s, const Polypool__V1__Request *rq)
+{
+    const Polypool__V1__ShmRead *rd = rq->shm_read;
+    nng_msg *err = NULL;
+    struct segment *g = held_range(s, rq->id, rd->id, rd->offset, rd->length, &err);
+    if (!g)
+        return err;
+    if (rd->length > cfg.max_message - 64)
+        return reply_status(rq->id, WS_EMSGSIZE, "read at most %zu bytes at a time",
+                            cfg.max_message - 64);
+    Polypool__V1__Reply r = POLYPOOL__V1__REPLY__INIT;
+    Polypool__V1__ShmData d = POLYPOOL__V1__SHM_DATA__INIT;
+    r.id = rq->id;
+    d.data.data = (uint8_t *)g->base + rd->offset;
+    d.data.len = rd->length;
+    r.result_case = POLYPOOL__V1__REPLY__RESULT_SHM_DATA;
+    r.shm_data = &d;
+    return pack_reply(&r);
+}
+
+static nng_msg *h_shm_write(struct session *s, const Polypool__V1__Request *rq)
+{
+    const Polypool__V1__ShmWrite *wr = rq->shm_write;
+    nng_msg *err = NULL;
+    struct segment *g = held_range(s, rq->id, wr->id, wr->offset, wr->data.len, &err);
+    if (!g)
+        return err;
+    if (wr->data.len)
+        memcpy((uint8_t *)g->base + wr->offset, wr->data.data, wr->data.len);
+    return reply_status(rq->id, WS_OK, NULL);
+}
+
+/* Runs a SyncOp once, without blocking, for the session's process: a
+ * wire status, WS_EAGAIN when it would have to wait. */
+static int sync_try(struct session *s, const struct park *pk, int64_t *value)
+{
+    struct segment *g = shm_held(s, pk->seg_id);
+    if (!g)
+        return WS_ENOENT;
+    struct pps *p = shm_slot(g, pk->offset);
+    if (!p)
+        return WS_EINVAL;
+    struct pps_wait now = { .deadline = 0 };
+    bool lock = p->kind == PPS_LOCK || p->kind == PPS_RLOCK;
+    bool sem = p->kind == PPS_SEM || p->kind == PPS_BSEM;
+    int st;
+    switch (pk->op) {
+    case POLYPOOL__V1__SYNC_OP_KIND__SYNC_ACQUIRE:
+    case POLYPOOL__V1__SYNC_OP_KIND__SYNC_TRY_ACQUIRE:
+        if (lock) {
+            st = pps_lock_acquire(p, s->pid, pk->tid, &now);
+            if (st == WS_ETIMEDOUT && !pps_pid_alive(pps_lock_holder(p)) &&
+                pps_lock_reclaim(p, pps_lock_holder(p)))
+                st = pps_lock_acquire(p, s->pid, pk->tid, &now);
+        } else if (sem) {
+            st = pps_sem_acquire(p, &now);
+        } else {
+            return WS_EINVAL;
+        }
+        if (st == WS_ETIMEDOUT && pk->op == POLYPOOL__V1__SYNC_OP_KIND__SYNC_ACQUIRE)
+            return WS_EAGAIN;
+        return st;
+    case POLYPOOL__V1__SYNC_OP_KIND__SYNC_RELEASE:
+        if (lock)
+            return pps_lock_release(p, s->pid, pk->tid);
+        if (sem)
+            return pps_sem_release(p);
+        return WS_EINVAL;
+    case POLYPOOL__V1__SYNC_OP_KIND__SYNC_GET_VALUE:
+        if (lock)
+            *value = pps_lock_holder(p);
+        else if (sem)
+            *value = pps_sem_value(p);
+        else if (p->kind == PPS_EVENT)
+            *value = pps_event_is_set(p);
+        else
+            return WS_EINVAL;
+        return WS_OK;
+    case POLYPOOL__V1__SYNC_OP_KIND__SYNC_EVENT_SET:
+    case POLYPOOL__V1__SYNC_OP_KIND__SYNC_EVENT_CLEAR:
+        if (p->kind != PPS_EVENT)
+            return WS_EINVAL;
+        if (pk->op == POLYPOOL__V1__SYNC_OP_KIND__SYNC_EVENT_SET)
+            pps_event_set(p);
+        else
+            pps_event_clear(p);
+        return WS_OK;
+    case POLYPOOL__V1__SYNC_OP_KIND__SYNC_EVENT_WAIT:
+        if (p->kind != PPS_EVENT)
+            return WS_EINVAL;
+        return pps_event_is_set(p) ? WS_OK : WS_EAGAIN;
+    default:
+        return WS_EINVAL;
+    }
+}
+
+/* Parked SyncOps are retried this often (the primitives change in shared
+ * memory, where the daemon cannot sleep on them). */
+#define SYNC_RETRY_MS 5
+
+static void sync_poll_all(void)
+{
+    if (!n_sync_parked)
+        return;
+    list_for_each (l, session_all()) {
+        struct session *s = container_of(l, struct session, link);
+        list_for_each_safe (m, tmp, &s->parked) {
+            struct sctx *c = container_of(m, struct sctx, park.link);
+            if (c->park.kind == PARK_SYNC)
+                park_try(c, false);
+        }
+    }
+}
+
+static nng_msg *h_sync(struct sctx *c, struct session *s, const Polypool__V1__Request *rq)
+{
+    const Polypool__V1__SyncOp *so = rq->sync;
+    struct park tmp = { .seg_id = so->id, .offset = so->offset, .op = (int)so->op,
+                        .tid = so->tid };
+    int64_t value = 0;
+    int st = sync_try(s, &tmp, &value);
+    if (st != WS_EAGAIN) {
+        nng_msg *m = sync_reply(rq->id, st, value);
+        if (st == WS_OK && (so->op == POLYPOOL__V1__SYNC_OP_KIND__SYNC_RELEASE ||
+                            so->op == POLYPOOL__V1__SYNC_OP_KIND__SYNC_EVENT_SET))
+            sync_poll_all();
+        return m;
+    }
+    if (s->n_parked >= SESSION_MAX_PARKED)
+        return reply_status(rq->id, WS_EBUSY, "too many requests waiting");
+    c->park.seg_id = so->id;
+    c->park.offset = so->offset;
+    c->park.op = (int)so->op;
+    c->park.tid = so->tid;
+    park(c, s, PARK_SYNC, rq->id, deadline_of(rq->timeout_ms));
+    n_sync_parked++;
+    loop_deadline(now_ms() + SYNC_RETRY_MS);
+    return NULL;
+}
+
 static uint64_t rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -1040,6 +1314,20 @@ static nng_msg *handle(struct sctx *c, struct wire_req *wr, nng_pipe pipe)
         return h_cancel(s, rq);
     case POLYPOOL__V1__REQUEST__OP_STATUS:
         return h_status(rq);
+    case POLYPOOL__V1__REQUEST__OP_SHM_CREATE:
+        return h_shm_create(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_SHM_ATTACH:
+        return h_shm_attach(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_SHM_RELEASE:
+        return h_shm_release(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_SHM_UNLINK:
+        return h_shm_unlink(rq);
+    case POLYPOOL__V1__REQUEST__OP_SYNC:
+        return h_sync(c, s, rq);
+    case POLYPOOL__V1__REQUEST__OP_SHM_READ:
+        return h_shm_read(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_SHM_WRITE:
+        return h_shm_write(s, rq);
     case POLYPOOL__V1__REQUEST__OP_SHUTDOWN:
         log_info("session %llu asked for shutdown", (unsigned long long)s->id);
         c->shutdown_after = true;
@@ -1186,7 +1474,11 @@ static void end_session(struct session *s, const char *why)
         ctx_send(c, reply_status(id, WS_ECLOSED, "%s", why));
     }
     log_info("session %llu (pid %u) ended", (unsigned long long)s->id, s->pid);
+    uint32_t pid = s->pid;
     session_destroy(s);
+    /* Its locks go to the next acquirers once the process is gone. */
+    if (pid && shm_pid_holds_locks(pid))
+        shm_watch_pid(pid);
 }
 
 void server_wake(void)
@@ -1224,6 +1516,11 @@ uint64_t server_tick(uint64_t now)
         list_for_each_safe (m, tmp, &s->parked) {
             struct sctx *c = container_of(m, struct sctx, park.link);
             uint64_t d = c->park.deadline;
+            if (c->park.kind == PARK_SYNC) {
+                if (!park_try(c, d && d <= now) && now + SYNC_RETRY_MS < next)
+                    next = now + SYNC_RETRY_MS;
+                continue;
+            }
             if (!d)
                 continue;
             if (d <= now)

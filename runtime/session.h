@@ -22,7 +22,7 @@
 struct pool;
 struct job;
 
-enum park_kind { PARK_SUBMIT, PARK_COLLECT, PARK_JOIN };
+enum park_kind { PARK_SUBMIT, PARK_COLLECT, PARK_JOIN, PARK_SYNC };
 
 /* A request waiting for its reply. Owned by the server; linked on its
  * session while parked. */
@@ -37,6 +37,9 @@ struct park {
     uint64_t *job_ids;        /* PARK_COLLECT; malloc'd, may be NULL */
     size_t n_job_ids;
     uint32_t max_batches;
+    uint64_t seg_id, offset;  /* PARK_SYNC: the primitive */
+    int op;                   /* PARK_SYNC: the SyncOpKind */
+    uint32_t tid;             /* PARK_SYNC: the client's thread */
 };
 
 #define SESSION_MAX_PARKED 256
@@ -58,6 +61,7 @@ struct session {
     uint64_t *attached;         /* shared pools it is attached to */
     size_t n_attached, cap_attached;
     uint64_t *closed;           /* pools it closed (PoolJoin checks them) */
+    struct idmap shm_refs;      /* segment id -> references held (as uintptr_t) */
     size_t n_closed, cap_closed;
     bool dirty;
     struct list dirty_link;

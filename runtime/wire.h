@@ -32,7 +32,7 @@ enum wire_status {
     WS_ENOMEM = 5, WS_EPROTO = 6, WS_EMSGSIZE = 7, WS_ETASK = 10, WS_EWORKER = 11,
     WS_ENOLIB = 12, WS_ENOSYM = 13, WS_EPERM = 14, WS_EBUSY = 15, WS_ECANCELED = 16,
     WS_EVERSION = 18, WS_EEXIST = 19, WS_EAGAIN = 20, WS_EINTERNAL = 22,
-    WS_ENOSPAWN = 23, WS_ESTATE = 25,
+    WS_ENOSPAWN = 23, WS_EOWNERDEAD = 24, WS_ESTATE = 25,
 };
 
 /* Position in a Values' parallel arrays (kinds, ints, reals, blobs, counts,

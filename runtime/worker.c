@@ -28,6 +28,7 @@
 #include "pool.h"
 #include "pyenv.h"
 #include "scheduler.h"
+#include "shm.h"
 #include "session.h"
 #include "wire.h"
 
@@ -460,6 +461,8 @@ static void on_death(struct worker *w, int status)
     else
         log_debug("pool %llu: %s", (unsigned long long)p->id, why);
     w->state = WORKER_DEAD;
+    if (w->pid > 0)
+        shm_owner_died((uint32_t)w->pid);
     if (w->pidfd >= 0) {
         loop_del(&w->pid_src);
         close(w->pidfd);

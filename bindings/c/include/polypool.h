@@ -62,7 +62,7 @@ typedef enum pp_status {
     PP_EEOF = 21,         /* the iterator is exhausted */
     PP_EINTERNAL = 22,    /* a bug in polypool */
     PP_ENOSPAWN = 23,     /* a process could not be started */
-    PP_EOWNERDEAD = 24,   /* reserved */
+    PP_EOWNERDEAD = 24,   /* acquired; the previous holder died holding it */
     PP_ESTATE = 25,       /* not valid in the object's current state */
 } pp_status;
 
@@ -114,7 +114,7 @@ typedef enum pp_kind {
     PP_BYTES = 5,
     PP_LIST = 6,
     PP_MAP = 7,
-    PP_HANDLE = 8,   /* reserved: runtime objects */
+    PP_HANDLE = 8,   /* a runtime object: a segment, an array or a primitive */
     PP_PICKLE = 9,   /* a Python pickle; C sees bytes */
     PP_TUPLE = 10,   /* C treats it as a list; Python gets a tuple */
 } pp_kind;
@@ -289,6 +289,10 @@ typedef struct pp_client_opts {
     const char *name;
     pp_output_fn output;
     void *output_arg;
+    /* Do not map shared memory: operate on locks and semaphores, events
+     * and segments through the daemon instead (for a client that cannot
+     * map the daemon's memory; $POLYPOOL_NO_MAP=1 sets it too). */
+    bool no_map;
 } pp_client_opts;
 
 /* Connects with default options to `address` (NULL for the default).
@@ -456,6 +460,166 @@ const pp_error *pp_future_error(const pp_future *f);
 /* Frees; a pending future's job is cancelled. Accepts NULL. Must not be
  * called from the future's own callback. */
 void pp_future_free(pp_future *f);
+
+/* ---- Shared memory --------------------------------------------------------
+ *
+ * Segments of POSIX shared memory created by the daemon and mapped into
+ * this process (zero copy). The daemon counts references per client: a
+ * segment lives while some client holds it (create, attach, or an object
+ * made from a passed handle) and is unlinked from /dev/shm when the last
+ * one lets go or exits, even by SIGKILL. Objects here pass to tasks and to
+ * other programs as PP_HANDLE values (pp_*_to_value, pp_*_from_value).
+ *
+ * Inside a task, pass NULL as the client to pp_*_from_value: the object is
+ * mapped without a reference of its own (the submitter's keeps it alive).
+ */
+
+typedef enum pp_handle_type {
+    PP_H_NONE = 0,
+    PP_H_SEGMENT = 1,
+    PP_H_LOCK = 2,
+    PP_H_RLOCK = 3,
+    PP_H_SEMAPHORE = 4,
+    PP_H_BOUNDED_SEMAPHORE = 5,
+    PP_H_EVENT = 6,
+    PP_H_CONDITION = 7,
+    PP_H_BARRIER = 8,
+    PP_H_VALUE = 9,        /* a pp_array (a Value or an Array) */
+} pp_handle_type;
+
+/* The type of the object a PP_HANDLE value refers to; PP_H_NONE for any
+ * other value. */
+pp_handle_type pp_value_handle_type(const pp_value *v);
+
+typedef struct pp_shm pp_shm;
+
+/* A new zero-filled segment of size bytes. name: NULL for an anonymous
+ * one, or a name other programs attach it by (multiprocessing's
+ * SharedMemory(name, create=True)). PP_EINVAL (size 0, a name with '/'),
+ * PP_EEXIST (the name is taken), PP_ENOMEM (no room in /dev/shm). */
+pp_status pp_shm_create(pp_client *c, const char *name, size_t size, pp_shm **out);
+/* The segment created under name. PP_ENOENT if there is none. */
+pp_status pp_shm_attach(pp_client *c, const char *name, pp_shm **out);
+/* Removes the name: later attaches fail. The memory stays while held. */
+pp_status pp_shm_unlink(pp_client *c, const char *name);
+/* The mapping; NULL for a client opened with no_map (use read/write). */
+void *pp_shm_data(const pp_shm *s);
+size_t pp_shm_size(const pp_shm *s);
+/* The name it was created under; "" for an anonymous segment. */
+const char *pp_shm_name(const pp_shm *s);
+/* Copies bytes out of or into the segment (mapped or not). PP_EINVAL
+ * beyond its end. */
+pp_status pp_shm_read(pp_shm *s, size_t offset, void *buf, size_t len);
+pp_status pp_shm_write(pp_shm *s, size_t offset, const void *buf, size_t len);
+/* Unmaps and drops this reference. Accepts NULL. */
+void pp_shm_close(pp_shm *s);
+pp_value *pp_shm_to_value(const pp_shm *s);
+/* PP_EINVAL if v is not a segment's handle; PP_ENOENT if it is gone. */
+pp_status pp_shm_from_value(pp_client *c, const pp_value *v, pp_shm **out);
+
+/* ---- Synchronisation --------------------------------------------------------
+ *
+ * Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition and Barrier
+ * with multiprocessing's semantics, shared by every process (C or Python)
+ * that holds them. Operations work on the shared memory directly: an
+ * uncontended acquire and release is two atomic instructions, no call to
+ * the daemon. A Lock may be released by any process; an RLock only by the
+ * thread holding it.
+ *
+ * A process that dies holding a Lock or an RLock does not deadlock the
+ * others: the next acquirer gets the lock with PP_EOWNERDEAD (and should
+ * repair what the lock protects).
+ *
+ * Timeouts are in milliseconds: negative waits forever, 0 does not wait. */
+
+typedef struct pp_sync pp_sync;
+
+pp_status pp_lock_create(pp_client *c, pp_sync **out);
+pp_status pp_rlock_create(pp_client *c, pp_sync **out);
+/* PP_EINVAL for a value over 2^31 - 1. */
+pp_status pp_semaphore_create(pp_client *c, unsigned value, pp_sync **out);
+/* Releases beyond the initial value fail with PP_ESTATE. */
+pp_status pp_bounded_semaphore_create(pp_client *c, unsigned value, pp_sync **out);
+pp_status pp_event_create(pp_client *c, pp_sync **out);
+/* lock: a Lock or RLock to use (not consumed); NULL makes a new RLock. */
+pp_status pp_condition_create(pp_client *c, pp_sync *lock, pp_sync **out);
+/* PP_EINVAL for 0 parties. */
+pp_status pp_barrier_create(pp_client *c, unsigned parties, pp_sync **out);
+
+pp_handle_type pp_sync_type(const pp_sync *s);
+/* Accepts NULL. */
+void pp_sync_free(pp_sync *s);
+pp_value *pp_sync_to_value(const pp_sync *s);
+/* PP_EINVAL if v is not a primitive's handle; PP_ENOENT if it is gone. */
+pp_status pp_sync_from_value(pp_client *c, const pp_value *v, pp_sync **out);
+
+/* Lock, RLock, Semaphore, BoundedSemaphore, and a Condition's lock.
+ * Acquire: PP_OK, PP_EOWNERDEAD (acquired; the holder died), PP_ETIMEDOUT.
+ * Release: PP_ESTATE (not held; a bounded semaphore at its maximum),
+ * PP_EPERM (an RLock held by another thread). */
+pp_status pp_sync_acquire(pp_sync *s, int timeout_ms);
+pp_status pp_sync_release(pp_sync *s);
+/* A semaphore's value. */
+pp_status pp_semaphore_value(pp_sync *s, unsigned *out);
+
+pp_status pp_event_set(pp_sync *e);
+pp_status pp_event_clear(pp_sync *e);
+bool pp_event_is_set(pp_sync *e);
+/* PP_OK once set, PP_ETIMEDOUT. */
+pp_status pp_event_wait(pp_sync *e, int timeout_ms);
+
+/* The condition's lock (lives as long as the condition). */
+pp_sync *pp_condition_lock(pp_sync *cond);
+/* With the lock held (else PP_ESTATE): releases it, waits for a notify,
+ * takes it back. PP_OK when notified, PP_ETIMEDOUT. */
+pp_status pp_condition_wait(pp_sync *cond, int timeout_ms);
+/* With the lock held: wakes up to n waiters. */
+pp_status pp_condition_notify(pp_sync *cond, unsigned n);
+pp_status pp_condition_notify_all(pp_sync *cond);
+
+/* Waits for all parties. PP_OK with *index (0 .. parties-1, distinct),
+ * PP_ETIMEDOUT (this wait timed out and broke the barrier), PP_ESTATE (the
+ * barrier is broken: aborted, reset, or another waiter timed out). */
+pp_status pp_barrier_wait(pp_sync *b, int timeout_ms, unsigned *index);
+/* The same; the last party to arrive runs action first. A nonzero return
+ * breaks the barrier: that waiter gets PP_ETASK, the others PP_ESTATE. */
+pp_status pp_barrier_wait_action(pp_sync *b, int timeout_ms, int (*action)(void *arg),
+                                 void *arg, unsigned *index);
+pp_status pp_barrier_reset(pp_sync *b);
+pp_status pp_barrier_abort(pp_sync *b);
+unsigned pp_barrier_parties(pp_sync *b);
+unsigned pp_barrier_n_waiting(pp_sync *b);
+bool pp_barrier_broken(pp_sync *b);
+
+/* ---- Shared values and arrays ------------------------------------------------
+ *
+ * multiprocessing's Value and Array (and RawValue, RawArray): typed data in
+ * a segment, optionally with an RLock (pp_array_lock) to guard it.
+ * Type codes are those of Python's array module and ctypes:
+ *   b B (1 byte)  h H (2)  i I (4)  l L q Q (8)  f (4)  d (8)  c (char)
+ *   ? (bool, 1)  u (wchar_t, 4). */
+
+typedef struct pp_array pp_array;
+
+/* The size of one element of typecode; 0 for an unknown code. */
+size_t pp_typecode_size(char typecode);
+
+/* count elements of typecode; count 0 makes a single value (a Value).
+ * lock: guard it with a new RLock. PP_EINVAL for an unknown type code. */
+pp_status pp_array_create(pp_client *c, char typecode, size_t count, bool lock,
+                          pp_array **out);
+/* The elements (NULL for a no_map client). */
+void *pp_array_data(const pp_array *a);
+/* Elements: 1 for a single value. */
+size_t pp_array_len(const pp_array *a);
+bool pp_array_is_value(const pp_array *a);
+char pp_array_typecode(const pp_array *a);
+size_t pp_array_itemsize(const pp_array *a);
+/* Its lock, or NULL for a raw one. Lives as long as a. */
+pp_sync *pp_array_lock(pp_array *a);
+void pp_array_free(pp_array *a);
+pp_value *pp_array_to_value(const pp_array *a);
+pp_status pp_array_from_value(pp_client *c, const pp_value *v, pp_array **out);
 
 #ifdef __cplusplus
 }

@@ -670,6 +670,7 @@ pp_status pp_client_open_opts(const pp_client_opts *opts, pp_client **out)
         return PP_ENOMEM;
     }
     c->pid = getpid();
+    c->no_map = o.no_map || env_true("POLYPOOL_NO_MAP");
     atomic_init(&c->lost, false);
     atomic_init(&c->closing, false);
     atomic_init(&c->next_req, 1);

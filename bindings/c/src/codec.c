@@ -25,7 +25,9 @@ void codec_enc_reset(codec_enc *e)
 {
     for (size_t i = 0; i < e->n_blobs; i++)
         free(e->blobs[i].data);
-    e->n_kinds = e->n_ints = e->n_reals = e->n_blobs = e->n_counts = 0;
+    for (size_t i = 0; i < e->n_handles; i++)
+        handle_msg_free(&e->handles[i]);
+    e->n_kinds = e->n_ints = e->n_reals = e->n_blobs = e->n_counts = e->n_handles = 0;
     e->n_values = 0;
 }
 
@@ -39,6 +41,8 @@ void codec_enc_fini(codec_enc *e)
     free(e->reals);
     free(e->blobs);
     free(e->counts);
+    free(e->handles);
+    free(e->hptrs);
     memset(e, 0, sizeof *e);
 }
 
@@ -109,10 +113,25 @@ static int put_count(codec_enc *e, size_t n)
     return 0;
 }
 
-static void enc_rollback(codec_enc *e, size_t k, size_t i, size_t r, size_t b, size_t c)
+static int put_handle(codec_enc *e, const struct handle_rec *h)
+{
+    if ((e->n_handles == e->cap_handles && GROW(e, handles, 1)) ||
+        grow((void **)&e->hptrs, &e->cap_hptrs, e->n_handles + 1, sizeof *e->hptrs))
+        return -1;
+    if (handle_msg_from_rec(&e->handles[e->n_handles], h) != PP_OK)
+        return -1;
+    e->n_handles++;
+    return 0;
+}
+
+static void enc_rollback(codec_enc *e, size_t k, size_t i, size_t r, size_t b, size_t c,
+                         size_t h)
 {
     for (size_t j = b; j < e->n_blobs; j++)
         free(e->blobs[j].data);
+    for (size_t j = h; j < e->n_handles; j++)
+        handle_msg_free(&e->handles[j]);
+    e->n_handles = h;
     e->n_kinds = k;
     e->n_ints = i;
     e->n_reals = r;
@@ -133,6 +152,7 @@ pp_status codec_enc_value(codec_enc *e, const pp_value *v)
         return PP_OK;
     }
     size_t k0 = e->n_kinds, i0 = e->n_ints, r0 = e->n_reals, b0 = e->n_blobs, c0 = e->n_counts;
+    size_t h0 = e->n_handles;
     struct {
         const pp_value *c;
         size_t next, n;      /* next slot to emit, slots in total */
@@ -179,8 +199,10 @@ pp_status codec_enc_value(codec_enc *e, const pp_value *v)
             }
             break;
         }
+        case PP_HANDLE:
+            rc = put_kind(e, kind) || put_handle(e, x->u.h);
+            break;
         default:
-            /* PP_HANDLE has no encoding in protocol version 1. */
             err = PP_EINVAL;
             goto fail;
         }
@@ -196,7 +218,7 @@ pp_status codec_enc_value(codec_enc *e, const pp_value *v)
     return PP_OK;
 
 fail:
-    enc_rollback(e, k0, i0, r0, b0, c0);
+    enc_rollback(e, k0, i0, r0, b0, c0, h0);
     return err;
 }
 
@@ -212,6 +234,9 @@ pp_status codec_enc_nulls(codec_enc *e, size_t n)
 
 void codec_enc_msg(codec_enc *e, Polypool__V1__Values *msg)
 {
+    /* put_handle made room for the pointers. */
+    for (size_t j = 0; j < e->n_handles; j++)
+        e->hptrs[j] = &e->handles[j];
     polypool__v1__values__init(msg);
     msg->n_kinds = e->n_kinds;
     msg->kinds = e->kinds;
@@ -223,6 +248,8 @@ void codec_enc_msg(codec_enc *e, Polypool__V1__Values *msg)
     msg->blobs = e->blobs;
     msg->n_counts = e->n_counts;
     msg->counts = e->counts;
+    msg->n_handles = e->n_handles;
+    msg->handles = e->n_handles ? e->hptrs : NULL;
 }
 
 /* ---- decoder ----------------------------------------------------------- */
@@ -265,7 +292,7 @@ static bool dec_leftovers(const codec_dec *d)
     if (!m)
         return false;
     return d->k != m->n_kinds || d->i != m->n_ints || d->r != m->n_reals ||
-           d->b != m->n_blobs || d->c != m->n_counts;
+           d->b != m->n_blobs || d->c != m->n_counts || d->h != m->n_handles;
 }
 
 /* Puts x into the next slot of a container being built. A map's len counts
@@ -284,9 +311,8 @@ static void attach(pp_value *parent, size_t filled, pp_value *x)
     }
 }
 
-/* Walks one tree; builds it into *out when build is set. Handles are only
- * checked against the handles array when `handles` is given (codec_count). */
-static pp_status dec_tree(codec_dec *d, bool build, pp_value **out, size_t *handles)
+/* Walks one tree; builds it into *out when build is set. */
+static pp_status dec_tree(codec_dec *d, bool build, pp_value **out)
 {
     const Polypool__V1__Values *m = d->msg;
     struct {
@@ -327,7 +353,7 @@ static pp_status dec_tree(codec_dec *d, bool build, pp_value **out, size_t *hand
                 goto fail;
             break;
         case PP_HANDLE:
-            if (handles && *handles >= m->n_handles)
+            if (d->h >= m->n_handles || !m->handles[d->h])
                 goto fail;
             break;
         case PP_LIST:
@@ -387,8 +413,11 @@ static pp_status dec_tree(codec_dec *d, bool build, pp_value **out, size_t *hand
             d->b++;
             break;
         case PP_HANDLE:
-            if (handles)
-                (*handles)++;
+            if (x && !(x->u.h = handle_rec_from_msg(m->handles[d->h]))) {
+                value_node_free(x);
+                goto nomem;
+            }
+            d->h++;
             break;
         case PP_LIST:
         case PP_TUPLE:
@@ -446,7 +475,7 @@ pp_status codec_dec_next(codec_dec *d, pp_value **out)
         return PP_OK;
     }
     pp_value *v = NULL;
-    pp_status st = dec_tree(d, true, &v, NULL);
+    pp_status st = dec_tree(d, true, &v);
     if (st == PP_OK)
         *out = v;
     return st;
@@ -454,22 +483,19 @@ pp_status codec_dec_next(codec_dec *d, pp_value **out)
 
 pp_status codec_dec_skip(codec_dec *d)
 {
-    return dec_tree(d, false, NULL, NULL);
+    return dec_tree(d, false, NULL);
 }
 
 pp_status codec_count(const Polypool__V1__Values *msg, size_t *n)
 {
     codec_dec d;
     codec_dec_init(&d, msg);
-    size_t count = 0, handles = 0;
+    size_t count = 0;
     pp_status st;
-    while ((st = dec_tree(&d, false, NULL, &handles)) == PP_OK)
+    while ((st = dec_tree(&d, false, NULL)) == PP_OK)
         count++;
     if (st != PP_EEOF)
         return st;
-    /* codec_dec has no handle cursor (codec.h); only the count checks them. */
-    if (handles != (msg ? msg->n_handles : 0))
-        return PP_EPROTO;
     if (n)
         *n = count;
     return PP_OK;

@@ -21,6 +21,8 @@ typedef struct codec_enc {
     double *reals;               size_t n_reals, cap_reals;
     ProtobufCBinaryData *blobs;  size_t n_blobs, cap_blobs;   /* data owned by the encoder */
     uint32_t *counts;            size_t n_counts, cap_counts;
+    Polypool__V1__Handle *handles; size_t n_handles, cap_handles;  /* strings owned */
+    Polypool__V1__Handle **hptrs;  size_t cap_hptrs;               /* for codec_enc_msg */
     size_t n_values;             /* top-level trees appended */
 } codec_enc;
 
@@ -28,8 +30,8 @@ void codec_enc_init(codec_enc *e);
 void codec_enc_fini(codec_enc *e);
 /* Empties the encoder, keeping its memory. */
 void codec_enc_reset(codec_enc *e);
-/* Appends one tree. PP_ENOMEM; PP_EINVAL for a PP_HANDLE (not in v1) or a
- * tree deeper than CODEC_MAX_DEPTH. On failure the encoder is unchanged. */
+/* Appends one tree. PP_ENOMEM; PP_EINVAL for a tree deeper than
+ * CODEC_MAX_DEPTH. On failure the encoder is unchanged. */
 pp_status codec_enc_value(codec_enc *e, const pp_value *v);
 /* Appends n NULLs (placeholders for failed items). */
 pp_status codec_enc_nulls(codec_enc *e, size_t n);
@@ -40,7 +42,7 @@ void codec_enc_msg(codec_enc *e, Polypool__V1__Values *msg);
 struct value_slab;
 typedef struct codec_dec {
     const Polypool__V1__Values *msg;
-    size_t k, i, r, b, c;        /* next unread index of each array */
+    size_t k, i, r, b, c, h;     /* next unread index of each array */
     bool use_slabs;              /* codec_dec_use_slabs */
     struct value_slab *slab;     /* the slab being filled */
 } codec_dec;

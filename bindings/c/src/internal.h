@@ -35,6 +35,7 @@ struct pp_value {
             char *data;
             size_t len;
         } s;
+        struct handle_rec *h; /* HANDLE */
         struct {              /* LIST, TUPLE: items; MAP: 2*len keys and values */
             pp_value **items;
             size_t len;       /* items, or pairs for a MAP */
@@ -42,6 +43,27 @@ struct pp_value {
         } c;
     } u;
 };
+
+/* A Handle (proto) in a value: a runtime object in a shared segment. */
+struct handle_rec {
+    uint32_t type;            /* pp_handle_type */
+    uint64_t id, offset, size;
+    char typecode;            /* VALUE */
+    uint64_t count;           /* VALUE: array elements, 0 for a single value */
+    uint32_t lock_type;       /* PP_H_NONE, PP_H_LOCK or PP_H_RLOCK */
+    uint64_t lock_id, lock_offset, lock_size;
+    char *name, *lock_name, *label;   /* never NULL */
+};
+
+struct handle_rec *handle_rec_new(void);
+struct handle_rec *handle_rec_copy(const struct handle_rec *h);
+void handle_rec_free(struct handle_rec *h);
+/* NULL when out of memory or the message has no name. */
+struct handle_rec *handle_rec_from_msg(const Polypool__V1__Handle *m);
+/* Fills m with copies of h's strings (handle_msg_free frees them). */
+pp_status handle_msg_from_rec(Polypool__V1__Handle *m, const struct handle_rec *h);
+void handle_msg_free(Polypool__V1__Handle *m);
+const char *handle_type_name(uint32_t type);
 
 /* Builds a value node of `kind` with empty contents (internal: the decoder
  * fills containers directly). */
@@ -172,6 +194,7 @@ struct pp_client {
     nng_dialer dialer;
     char *address;
     pid_t pid;                  /* the process that opened the client */
+    bool no_map;                /* shared objects through the daemon, unmapped */
     atomic_bool lost;           /* the daemon's pipe went away */
     atomic_bool closing;        /* pp_client_close in progress */
     atomic_uint_fast64_t next_req;

@@ -270,6 +270,8 @@ void value_clear(pp_value *v)
         return;
     if (is_blob(v->kind)) {
         free(v->u.s.data);
+    } else if (v->kind == PP_HANDLE) {
+        handle_rec_free(v->u.h);
     } else if (is_seq(v->kind) || v->kind == PP_MAP) {
         size_t n = v->kind == PP_MAP ? 2 * v->u.c.len : v->u.c.len;
         pp_value **stack = v->u.c.items;   /* reuse the array as the stack */
@@ -289,6 +291,9 @@ void value_clear(pp_value *v)
             case PP_BYTES:
             case PP_PICKLE:
                 free(x->u.s.data);
+                break;
+            case PP_HANDLE:
+                handle_rec_free(x->u.h);
                 break;
             case PP_LIST:
             case PP_TUPLE:
@@ -344,6 +349,14 @@ pp_value *pp_value_copy(const pp_value *v)
     case PP_BYTES:
     case PP_PICKLE:
         return blob_new(v->kind, v->u.s.data, v->u.s.len);
+    case PP_HANDLE: {
+        pp_value *c = value_new(PP_HANDLE);
+        if (c && !(c->u.h = handle_rec_copy(v->u.h))) {
+            value_node_free(c);
+            c = NULL;
+        }
+        return c;
+    }
     case PP_LIST:
     case PP_TUPLE:
     case PP_MAP: {
@@ -655,6 +668,9 @@ bool pp_value_equal(const pp_value *a, const pp_value *b)
     case PP_BYTES:
     case PP_PICKLE:
         return a->u.s.len == b->u.s.len && memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0;
+    case PP_HANDLE:
+        return a->u.h->type == b->u.h->type && a->u.h->id == b->u.h->id &&
+               a->u.h->offset == b->u.h->offset;
     case PP_LIST:
     case PP_TUPLE:
         if (a->u.c.len != b->u.c.len)
@@ -835,7 +851,10 @@ static void repr_rec(sbuf *b, const pp_value *v, int depth)
     case PP_STRING: repr_quoted(b, v->u.s.data, v->u.s.len, false); break;
     case PP_BYTES: repr_quoted(b, v->u.s.data, v->u.s.len, true); break;
     case PP_PICKLE: sb_printf(b, "<pickle %zu bytes>", v->u.s.len); break;
-    case PP_HANDLE: sb_str(b, "<handle>"); break;
+    case PP_HANDLE:
+        sb_printf(b, "<%s %llu+%llu>", handle_type_name(v->u.h->type),
+                  (unsigned long long)v->u.h->id, (unsigned long long)v->u.h->offset);
+        break;
     case PP_LIST:
     case PP_TUPLE:
         sb_str(b, v->kind == PP_LIST ? "[" : "(");
