@@ -10,6 +10,16 @@
  *                                      pt_sleep_ms(60000) tasks; prints
  *                                      "ready <pid>" and waits to be killed
  *   client-proc URL setuid UID         drops to UID/GID, then tries to connect
+ *   client-proc URL shmhold            creates a segment named "it-held" (with
+ *                                      "held" at offset 0), an anonymous one,
+ *                                      a Lock (acquired) and a locked Array;
+ *                                      prints "ready <pid>" and waits to be killed
+ *   client-proc URL hold POOL          takes the handle of a Lock or RLock from
+ *                                      the named pool POOL (pt_get_init: the
+ *                                      pool's initializer is pt_init(handle)),
+ *                                      acquires it (an RLock twice), prints
+ *                                      "held <pid>" and waits to be killed;
+ *                                      with POLYPOOL_NO_MAP=1, through the daemon
  *
  * Exit codes: 0 success; a pp_status (1..25) when a call failed with it;
  * 100 a wrong or missing result; 101 bad usage or setup.
@@ -205,6 +215,63 @@ static int do_hang(pp_client *c)
         pause();
 }
 
+/* ---- shared memory ---- */
+
+static int do_shmhold(pp_client *c)
+{
+    pp_shm *named = NULL, *anon = NULL;
+    pp_sync *lock = NULL;
+    pp_array *arr = NULL;
+    pp_status st;
+    if ((st = pp_shm_create(c, "it-held", 4096, &named)) != PP_OK ||
+        (st = pp_shm_write(named, 0, "held", 4)) != PP_OK ||
+        (st = pp_shm_create(c, NULL, 8192, &anon)) != PP_OK ||
+        (st = pp_lock_create(c, &lock)) != PP_OK ||
+        (st = pp_sync_acquire(lock, 0)) != PP_OK ||
+        (st = pp_array_create(c, 'q', 16, true, &arr)) != PP_OK) {
+        fprintf(stderr, "client-proc: shmhold: %s: %s\n", pp_status_name(st),
+                pp_last_error()->message);
+        return st;
+    }
+    printf("ready %d\n", (int)getpid());
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+
+static int do_hold(pp_client *c, const char *pool)
+{
+    pp_pool *p = NULL;
+    pp_status st = pp_pool_attach(c, pool, &p);
+    if (st != PP_OK) {
+        fprintf(stderr, "client-proc: attach %s: %s\n", pool, pp_status_name(st));
+        return st;
+    }
+    pp_func *f = func("pt_get_init");
+    pp_value *args = pp_value_list(), *h = NULL;
+    if ((st = pp_pool_apply(p, f, args, -1, &h)) != PP_OK) {
+        fprintf(stderr, "client-proc: pt_get_init: %s\n", pp_status_name(st));
+        return st;
+    }
+    pp_sync *s = NULL;
+    if ((st = pp_sync_from_value(c, h, &s)) != PP_OK) {
+        fprintf(stderr, "client-proc: hold: %s: %s\n", pp_status_name(st),
+                pp_last_error()->message);
+        return st;
+    }
+    int times = pp_sync_type(s) == PP_H_RLOCK ? 2 : 1;
+    for (int i = 0; i < times; i++) {
+        if ((st = pp_sync_acquire(s, 5000)) != PP_OK) {
+            fprintf(stderr, "client-proc: hold: acquire: %s\n", pp_status_name(st));
+            return st;
+        }
+    }
+    printf("held %d\n", (int)getpid());
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+
 /* ---- setuid ---- */
 
 static int do_setuid(uid_t uid)
@@ -233,7 +300,7 @@ static int do_setuid(uid_t uid)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: client-proc URL map|named|stress|hang|setuid ...\n");
+        fprintf(stderr, "usage: client-proc URL map|named|stress|hang|setuid|shmhold|hold ...\n");
         return 101;
     }
     url = argv[1];
@@ -261,6 +328,10 @@ int main(int argc, char **argv)
         rc = do_stress(c, (size_t)atol(argv[3]), atoll(argv[4]));
     } else if (strcmp(what, "hang") == 0) {
         rc = do_hang(c);
+    } else if (strcmp(what, "shmhold") == 0) {
+        rc = do_shmhold(c);
+    } else if (strcmp(what, "hold") == 0 && argc == 4) {
+        rc = do_hold(c, argv[3]);
     }
     pp_pool_free(p);
     pp_client_close(c);

@@ -201,3 +201,125 @@ EXPORT int pt_print_then_segv(const pp_value *args, pp_value *result)
     *p = 1;
     return 0;
 }
+
+/* ---- shared memory and primitives (test-shared.c) --------------------------
+ * These take handles a test passed and open them with a NULL client, as a
+ * task must: the submitter's reference keeps the segment alive. */
+
+/* pt_array_add(array, n): n times, under the array's lock, adds 1 to its
+ * element 0 (typecode 'q'); returns n. */
+EXPORT int pt_array_add(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_array_add", args, 1, n);
+    pp_array *a = NULL;
+    pp_status st = pp_array_from_value(NULL, pp_value_at(args, 0), &a);
+    if (st != PP_OK)
+        return pp_task_fail(result, "pt_array_add: %s", pp_status_name(st));
+    pp_sync *l = pp_array_lock(a);
+    int64_t *x = pp_array_data(a);
+    if (!l || !x || pp_array_typecode(a) != 'q') {
+        pp_array_free(a);
+        return pp_task_fail(result, "pt_array_add: want a locked 'q' array");
+    }
+    for (int64_t i = 0; i < n; i++) {
+        st = pp_sync_acquire(l, -1);
+        if (st != PP_OK) {
+            pp_array_free(a);
+            return pp_task_fail(result, "pt_array_add: acquire: %s", pp_status_name(st));
+        }
+        ++*x;
+        if ((st = pp_sync_release(l)) != PP_OK) {
+            pp_array_free(a);
+            return pp_task_fail(result, "pt_array_add: release: %s", pp_status_name(st));
+        }
+    }
+    pp_array_free(a);
+    return pp_value_set_int(result, n) == PP_OK ? 0 : 1;
+}
+
+/* pt_acquire(lock, timeout_ms, release) -> the status name of acquiring the
+ * passed Lock, RLock or semaphore; released again when `release` is 1 and
+ * it was acquired. */
+EXPORT int pt_acquire(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_acquire", args, 1, timeout);
+    ARG_INT("pt_acquire", args, 2, release);
+    pp_sync *s = NULL;
+    pp_status st = pp_sync_from_value(NULL, pp_value_at(args, 0), &s);
+    if (st != PP_OK)
+        return pp_task_fail(result, "pt_acquire: %s", pp_status_name(st));
+    st = pp_sync_acquire(s, (int)timeout);
+    if (release && (st == PP_OK || st == PP_EOWNERDEAD) && pp_sync_release(s) != PP_OK) {
+        pp_sync_free(s);
+        return pp_task_fail(result, "pt_acquire: release failed");
+    }
+    pp_sync_free(s);
+    return pp_value_set_string(result, pp_status_name(st)) == PP_OK ? 0 : 1;
+}
+
+/* pt_acquire_and_die(lock, how): acquires the passed lock and dies holding
+ * it: how 0 by SIGKILL, 1 by abort(). */
+EXPORT int pt_acquire_and_die(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_acquire_and_die", args, 1, how);
+    pp_sync *s = NULL;
+    pp_status st = pp_sync_from_value(NULL, pp_value_at(args, 0), &s);
+    if (st != PP_OK)
+        return pp_task_fail(result, "pt_acquire_and_die: %s", pp_status_name(st));
+    if ((st = pp_sync_acquire(s, -1)) != PP_OK)
+        return pp_task_fail(result, "pt_acquire_and_die: acquire: %s", pp_status_name(st));
+    if (how == 1)
+        abort();
+    kill(getpid(), SIGKILL);
+    return pp_task_fail(result, "pt_acquire_and_die: still alive");
+}
+
+/* pt_event_wait(event, timeout_ms) -> the status name of waiting on it. */
+EXPORT int pt_event_wait(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_event_wait", args, 1, timeout);
+    pp_sync *e = NULL;
+    pp_status st = pp_sync_from_value(NULL, pp_value_at(args, 0), &e);
+    if (st != PP_OK)
+        return pp_task_fail(result, "pt_event_wait: %s", pp_status_name(st));
+    st = pp_event_wait(e, (int)timeout);
+    pp_sync_free(e);
+    return pp_value_set_string(result, pp_status_name(st)) == PP_OK ? 0 : 1;
+}
+
+/* pt_barrier_wait(barrier, timeout_ms) -> this party's index; fails with the
+ * status name otherwise. */
+EXPORT int pt_barrier_wait(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_barrier_wait", args, 1, timeout);
+    pp_sync *b = NULL;
+    pp_status st = pp_sync_from_value(NULL, pp_value_at(args, 0), &b);
+    if (st != PP_OK)
+        return pp_task_fail(result, "pt_barrier_wait: %s", pp_status_name(st));
+    unsigned idx = 0;
+    st = pp_barrier_wait(b, (int)timeout, &idx);
+    pp_sync_free(b);
+    if (st != PP_OK)
+        return pp_task_fail(result, "pt_barrier_wait: %s", pp_status_name(st));
+    return pp_value_set_int(result, idx) == PP_OK ? 0 : 1;
+}
+
+/* pt_shm_write(segment, offset, bytes) writes into the passed segment and
+ * returns its size. */
+EXPORT int pt_shm_write(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_shm_write", args, 1, off);
+    size_t len = 0;
+    const void *data = pp_value_get_bytes(pp_value_at(args, 2), &len);
+    if (!data || off < 0)
+        return pp_task_fail(result, "pt_shm_write: want (segment, offset, bytes)");
+    pp_shm *s = NULL;
+    pp_status st = pp_shm_from_value(NULL, pp_value_at(args, 0), &s);
+    if (st == PP_OK)
+        st = pp_shm_write(s, (size_t)off, data, len);
+    size_t size = pp_shm_size(s);
+    pp_shm_close(s);
+    if (st != PP_OK)
+        return pp_task_fail(result, "pt_shm_write: %s", pp_status_name(st));
+    return pp_value_set_int(result, (int64_t)size) == PP_OK ? 0 : 1;
+}

@@ -65,6 +65,18 @@ pp_status handle_msg_from_rec(Polypool__V1__Handle *m, const struct handle_rec *
 void handle_msg_free(Polypool__V1__Handle *m);
 const char *handle_type_name(uint32_t type);
 
+/* Segments for the Python extension (shared.c): a new one with the given
+ * primitives, one attached by id or label, and its identity. */
+pp_status shm_new(pp_client *c, const char *label, size_t size, Polypool__V1__SyncInit **syncs,
+                  size_t n_syncs, pp_shm **out);
+pp_status shm_attach_id(pp_client *c, uint64_t id, const char *label, pp_shm **out);
+uint64_t shm_id(const pp_shm *s);
+const char *shm_path(const pp_shm *s);
+/* Unmaps now, keeping the daemon reference until pp_shm_close. */
+void shm_unmap(pp_shm *s);
+/* Builds a handle value from its parts (strings copied); NULL on ENOMEM. */
+pp_value *handle_value_new(const struct handle_rec *h);
+
 /* Builds a value node of `kind` with empty contents (internal: the decoder
  * fills containers directly). */
 pp_value *value_new(pp_kind kind);

@@ -279,8 +279,8 @@ static pp_status shm_from_reply(pp_client *c, Polypool__V1__Reply *r, pp_shm **o
 }
 
 /* ShmCreate with the given primitives. */
-static pp_status shm_new(pp_client *c, const char *label, size_t size,
-                         Polypool__V1__SyncInit **syncs, size_t n_syncs, pp_shm **out)
+pp_status shm_new(pp_client *c, const char *label, size_t size,
+                  Polypool__V1__SyncInit **syncs, size_t n_syncs, pp_shm **out)
 {
     Polypool__V1__Request req = POLYPOOL__V1__REQUEST__INIT;
     Polypool__V1__ShmCreate cr = POLYPOOL__V1__SHM_CREATE__INIT;
@@ -297,7 +297,7 @@ static pp_status shm_new(pp_client *c, const char *label, size_t size,
     return shm_from_reply(c, r, out);
 }
 
-static pp_status shm_attach_id(pp_client *c, uint64_t id, const char *label, pp_shm **out)
+pp_status shm_attach_id(pp_client *c, uint64_t id, const char *label, pp_shm **out)
 {
     Polypool__V1__Request req = POLYPOOL__V1__REQUEST__INIT;
     Polypool__V1__ShmAttach at = POLYPOOL__V1__SHM_ATTACH__INIT;
@@ -416,6 +416,29 @@ pp_status pp_shm_write(pp_shm *s, size_t offset, const void *buf, size_t len)
     req.op_case = POLYPOOL__V1__REQUEST__OP_SHM_WRITE;
     req.shm_write = &wr;
     return client_rpc(s->c, &req, -1, NULL);
+}
+
+uint64_t shm_id(const pp_shm *s)
+{
+    return s->id;
+}
+
+const char *shm_path(const pp_shm *s)
+{
+    return s->name;
+}
+
+void shm_unmap(pp_shm *s)
+{
+    if (s && s->base) {
+        munmap(s->base, s->size);
+        s->base = NULL;
+    }
+}
+
+pp_value *handle_value_new(const struct handle_rec *h)
+{
+    return handle_value(handle_rec_copy(h));
 }
 
 void pp_shm_close(pp_shm *s)

@@ -29,6 +29,7 @@ from ._errors import (  # noqa: F401
     RemoteTraceback, SpawnError, StateError, SymbolNotFoundError, TaskError, TimeoutError,
     VersionError, WorkerLostError, make_error as _make_error)
 from ._functions import CFunction, cfunc  # noqa: F401
+from . import _shared  # noqa: F401,E402  (registers the handle rebuilder)
 
 __version__ = _polypool.VERSION
 
@@ -39,6 +40,8 @@ __all__ = [
     "log_to_stderr", "allow_connection_pickling",
     "ProcessError", "BufferTooShort", "AuthenticationError", "TimeoutError",
     "cfunc", "CFunction", "PolypoolError", "WorkerLostError", "TaskError",
+    "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier",
+    "Value", "Array", "RawValue", "RawArray",
 ]
 
 # The Pool and Process machinery loads on first use (PEP 562): every worker
@@ -51,12 +54,24 @@ _LAZY = {
     "current_process": ("process", "current_process"),
     "parent_process": ("process", "parent_process"),
     "active_children": ("process", "active_children"),
+    "Lock": ("synchronize", "Lock"),
+    "RLock": ("synchronize", "RLock"),
+    "Semaphore": ("synchronize", "Semaphore"),
+    "BoundedSemaphore": ("synchronize", "BoundedSemaphore"),
+    "Condition": ("synchronize", "Condition"),
+    "Event": ("synchronize", "Event"),
+    "Barrier": ("synchronize", "Barrier"),
+    "Value": ("sharedctypes", "Value"),
+    "Array": ("sharedctypes", "Array"),
+    "RawValue": ("sharedctypes", "RawValue"),
+    "RawArray": ("sharedctypes", "RawArray"),
 }
 _CONTEXT_FUNCTIONS = (
     "cpu_count", "freeze_support", "get_context", "get_start_method", "set_start_method",
     "get_all_start_methods", "set_executable", "set_forkserver_preload", "get_logger",
     "log_to_stderr", "allow_connection_pickling")
-_SUBMODULES = ("pool", "process", "context", "connection")
+_SUBMODULES = ("pool", "process", "context", "connection", "synchronize", "sharedctypes",
+               "shared_memory")
 
 
 def __getattr__(name):

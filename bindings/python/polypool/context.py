@@ -38,6 +38,50 @@ class BaseContext:
         return _pool.Pool(processes, initializer, initargs, maxtasksperchild, context=self,
                           name=name)
 
+    def Lock(self):
+        from .synchronize import Lock
+        return Lock()
+
+    def RLock(self):
+        from .synchronize import RLock
+        return RLock()
+
+    def Condition(self, lock=None):
+        from .synchronize import Condition
+        return Condition(lock)
+
+    def Semaphore(self, value=1):
+        from .synchronize import Semaphore
+        return Semaphore(value)
+
+    def BoundedSemaphore(self, value=1):
+        from .synchronize import BoundedSemaphore
+        return BoundedSemaphore(value)
+
+    def Event(self):
+        from .synchronize import Event
+        return Event()
+
+    def Barrier(self, parties, action=None, timeout=None):
+        from .synchronize import Barrier
+        return Barrier(parties, action, timeout)
+
+    def RawValue(self, typecode_or_type, *args):
+        from .sharedctypes import RawValue
+        return RawValue(typecode_or_type, *args)
+
+    def RawArray(self, typecode_or_type, size_or_initializer):
+        from .sharedctypes import RawArray
+        return RawArray(typecode_or_type, size_or_initializer)
+
+    def Value(self, typecode_or_type, *args, lock=True):
+        from .sharedctypes import Value
+        return Value(typecode_or_type, *args, lock=lock)
+
+    def Array(self, typecode_or_type, size_or_initializer, *, lock=True):
+        from .sharedctypes import Array
+        return Array(typecode_or_type, size_or_initializer, lock=lock)
+
     def freeze_support(self):
         """Accepted for compatibility: polypool needs nothing for frozen
         programs on Linux (workers start the interpreter, not the program)."""

@@ -125,6 +125,19 @@ static pp_value *to_value(PyObject *o, int depth)
         }
         return m;
     }
+    /* A polypool shared object (Value, Lock, SharedMemory...) crosses as
+     * a handle, which C tasks can use too. */
+    if (ext.handle_attr) {
+        PyObject *h = PyObject_GetAttr(o, ext.handle_attr);
+        if (h && PyTuple_Check(h)) {
+            pp_value *v = ext_handle_to_value(h);
+            Py_DECREF(h);
+            return v;
+        }
+        Py_XDECREF(h);
+        if (!h)
+            PyErr_Clear();
+    }
     return pickled(o);
 }
 
@@ -273,6 +286,18 @@ PyObject *ext_from_value(const pp_value *v)
             Py_DECREF(x);
         }
         return d;
+    }
+    case PP_HANDLE: {
+        if (!ext.from_handle) {
+            PyErr_SetString(PyExc_RuntimeError, "polypool: no handle rebuilder registered");
+            return NULL;
+        }
+        PyObject *t = ext_handle_from_value(v);
+        if (!t)
+            return NULL;
+        PyObject *r = PyObject_CallOneArg(ext.from_handle, t);
+        Py_DECREF(t);
+        return r;
     }
     default:
         PyErr_Format(PyExc_TypeError, "polypool: a value of kind %d has no Python form",

@@ -32,6 +32,8 @@ struct ext_helpers {
     PyObject *encoding_error;  /* worker: (exc, value) -> exception to report */
     PyObject *resolve;         /* worker: (module, qualname) -> callable */
     PyObject *flush;           /* worker: () -> None, flushes sys.stdout/err */
+    PyObject *from_handle;     /* handle tuple -> the shared object */
+    PyObject *handle_attr;     /* interned "_pp_handle": a shared object's handle tuple */
 };
 extern struct ext_helpers ext;
 
@@ -60,7 +62,16 @@ const pp_func *ext_function_get(PyObject *o);
  * main_path, main_module, cwd); strings borrowed from the tuple. */
 int ext_pyenv_fill(PyObject *env, pp_pyenv *out, const char ***path_buf);
 
-extern PyTypeObject ExtFunctionType, ExtPoolType, ExtFutureType, ExtIterType;
+extern PyTypeObject ExtFunctionType, ExtPoolType, ExtFutureType, ExtIterType, ExtSyncType;
+
+/* shared.c: segments, primitives, handles. */
+PyTypeObject *ext_segment_type(void);
+PyObject *ext_shm_create(PyObject *mod, PyObject *args, PyObject *kw);
+PyObject *ext_shm_attach(PyObject *mod, PyObject *args, PyObject *kw);
+PyObject *ext_shm_unlink(PyObject *mod, PyObject *args);
+/* Handle tuple <-> PP_HANDLE value (see polypool/_shared.py). */
+pp_value *ext_handle_to_value(PyObject *t);
+PyObject *ext_handle_from_value(const pp_value *v);
 
 PyObject *ext_worker_main(PyObject *self, PyObject *args);
 

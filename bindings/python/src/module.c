@@ -148,6 +148,7 @@ static PyObject *m_setup(PyObject *self, PyObject *kw_dict)
         { "encoding_error", offsetof(struct ext_helpers, encoding_error) },
         { "resolve", offsetof(struct ext_helpers, resolve) },
         { "flush", offsetof(struct ext_helpers, flush) },
+        { "from_handle", offsetof(struct ext_helpers, from_handle) },
     };
     if (!PyDict_Check(kw_dict)) {
         PyErr_SetString(PyExc_TypeError, "_setup takes a dict of helpers");
@@ -292,6 +293,11 @@ static PyMethodDef methods[] = {
     { "ping", m_ping, METH_VARARGS, "ping(timeout_ms=5000): a round trip to the daemon." },
     { "address", m_address, METH_NOARGS, "The daemon address this process is connected to." },
     { "strerror", m_strerror, METH_VARARGS, "strerror(status) -> (name, description)." },
+    { "shm_create", (PyCFunction)(void (*)(void))ext_shm_create, METH_VARARGS | METH_KEYWORDS,
+      "shm_create(size, label='', syncs=()) -> Segment: a new segment, primitives initialised." },
+    { "shm_attach", (PyCFunction)(void (*)(void))ext_shm_attach, METH_VARARGS | METH_KEYWORDS,
+      "shm_attach(id=0, label='') -> Segment: attaches a segment by id or name." },
+    { "shm_unlink", ext_shm_unlink, METH_VARARGS, "shm_unlink(label): removes a name." },
     { "worker_main", ext_worker_main, METH_VARARGS,
       "worker_main(argv): runs the worker host loop (for polypool._worker)." },
     { NULL, NULL, 0, NULL },
@@ -307,15 +313,19 @@ static struct PyModuleDef moddef = {
 
 PyMODINIT_FUNC PyInit__polypool(void)
 {
-    PyTypeObject *types[] = { &ExtFunctionType, &ExtPoolType, &ExtFutureType, &ExtIterType };
-    const char *names[] = { "Function", "Pool", "Future", "Iter" };
-    for (size_t i = 0; i < 4; i++)
+    PyTypeObject *types[] = { &ExtFunctionType, &ExtPoolType, &ExtFutureType, &ExtIterType,
+                              &ExtSyncType, ext_segment_type() };
+    const char *names[] = { "Function", "Pool", "Future", "Iter", "Sync", "Segment" };
+    size_t n_types = sizeof types / sizeof *types;
+    for (size_t i = 0; i < n_types; i++)
         if (PyType_Ready(types[i]) < 0)
             return NULL;
+    if (!ext.handle_attr && !(ext.handle_attr = PyUnicode_InternFromString("_pp_handle")))
+        return NULL;
     PyObject *m = PyModule_Create(&moddef);
     if (!m)
         return NULL;
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < n_types; i++) {
         if (PyModule_AddObjectRef(m, names[i], (PyObject *)types[i]) < 0) {
             Py_DECREF(m);
             return NULL;
