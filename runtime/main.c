@@ -507,6 +507,10 @@ int main(int argc, char **argv)
         .cpu_count = (uint32_t)ncpu,
     };
     shm_sweep();
+    /* Workers (and their Python hosts) that attach shared objects connect
+     * back to this daemon and never autostart another. */
+    setenv("POLYPOOL_ADDRESS", opt.url, 1);
+    setenv("POLYPOOL_NO_AUTOSTART", "1", 1);
     daemon_lock();
     rv = pool_init(&pc);
     daemon_unlock();

@@ -123,7 +123,9 @@ const char *pyenv_label(const struct pyenv *e)
 
 static bool replaced(const char *var)
 {
-    return strncmp(var, "PYTHONPATH=", 11) == 0 || strncmp(var, "POLYPOOL_PY_", 12) == 0;
+    return strncmp(var, "PYTHONPATH=", 11) == 0 || strncmp(var, "POLYPOOL_PY_", 12) == 0 ||
+           strncmp(var, "POLYPOOL_ADDRESS=", 17) == 0 ||
+           strncmp(var, "POLYPOOL_NO_AUTOSTART=", 22) == 0;
 }
 
 char **pyenv_environ(const struct pyenv *e, char *const *base)
@@ -139,10 +141,16 @@ char **pyenv_environ(const struct pyenv *e, char *const *base)
         joined += strlen(e->path[i]) + 1;
     static const char *const names[] = { "PYTHONPATH=", "POLYPOOL_PY_PATH=",
                                          "POLYPOOL_PY_MAIN_PATH=", "POLYPOOL_PY_MAIN_MODULE=" };
+    /* A worker that attaches shared objects connects to this daemon, and
+     * never starts another one (main.c put them in our environment). */
+    const char *addr = getenv("POLYPOOL_ADDRESS"), *noauto = "POLYPOOL_NO_AUTOSTART=1";
     strings = 2 * joined + strlen(e->main_path) + strlen(e->main_module) + 4;
     for (size_t i = 0; i < 4; i++)
         strings += strlen(names[i]);
-    size_t nvars = nbase + 4 + 1;
+    if (addr)
+        strings += strlen("POLYPOOL_ADDRESS=") + strlen(addr) + 1;
+    strings += strlen(noauto) + 1;
+    size_t nvars = nbase + 4 + 2 + 1;
     char **out = malloc(nvars * sizeof *out + strings);
     if (!out)
         return NULL;
@@ -165,6 +173,12 @@ char **pyenv_environ(const struct pyenv *e, char *const *base)
     s = stpcpy(stpcpy(s, names[2]), e->main_path) + 1;
     out[k++] = s;
     s = stpcpy(stpcpy(s, names[3]), e->main_module) + 1;
+    if (addr) {
+        out[k++] = s;
+        s = stpcpy(stpcpy(s, "POLYPOOL_ADDRESS="), addr) + 1;
+    }
+    out[k++] = s;
+    s = stpcpy(s, noauto) + 1;
     out[k] = NULL;
     return out;
 }

@@ -35,6 +35,13 @@ wait $py
 sed 's/^/[C program]      /' "$dir/c.out"
 sed 's/^/[Python program] /' "$dir/py.out"
 
+echo "== one counter under one lock, incremented at once from C and Python"
+# counter.c increments a shared Value('q') itself while a Python task and a
+# C task do too; counter.py does the same with a Process child and a C task.
+PYTHONPATH="$top/examples/counter" "$build/examples/counter/counter" 100000 | sed 's/^/[C program]      /'
+COUNTER_LIB="$build/examples/counter/libcounter.so" \
+  "${PYTHON:-/usr/bin/python3}" "$top/examples/counter/counter.py" 100000 | sed 's/^/[Python program] /'
+
 echo "== two C programs map over one named pool at the same time"
 "$build/examples/shared_pool_a" > "$dir/a.out" &
 a=$!

@@ -21,12 +21,34 @@ CASES = {
     "pool_square_range10.py": (SQUARES_0_9, False),
     "pool_my_function_range10.py": (SQUARES_0_9, False),
     "process_print_number.py": ("Process 1: 1\nProcess 2: 2\nProcess 3: 3\nProcess 4: 4\n", True),
+    "shared_value_counter.py": ("4000000\n", False),
+    "shared_array_double.py": ("Before: [1, 2, 3, 4, 5]\nAfter: [2, 4, 6, 8, 10]\n", False),
 }
+
+LOCK_LINES = ("acquired lock", "is working", "released lock")
+
+
+def test_seed_lock_example(tmp_path):
+    """Four processes print three lines each under the lock, five times:
+    the three lines of one holding are never interleaved with another's."""
+    with open(os.path.join(HERE, "seed", "sync_lock_workers.py")) as f:
+        proc = run_script(f.read(), tmp_path, name="sync_lock_workers.py")
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stderr == "", describe(proc)
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 4 * 5 * 3, describe(proc)
+    names = set()
+    for i in range(0, len(lines), 3):
+        who = [line.split()[1] for line in lines[i:i + 3]]
+        assert len(set(who)) == 1, describe(proc)
+        assert [line.split(" ", 2)[2] for line in lines[i:i + 3]] == list(LOCK_LINES)
+        names.add(who[0])
+    assert names == {"Process-1", "Process-2", "Process-3", "Process-4"}, describe(proc)
 
 
 def test_every_seed_script_is_tested():
     scripts = [n for n in os.listdir(os.path.join(HERE, "seed")) if n.endswith(".py")]
-    assert sorted(scripts) == sorted(CASES)
+    assert sorted(scripts) == sorted(list(CASES) + ["sync_lock_workers.py"])
 
 
 @pytest.mark.parametrize("script", sorted(CASES))

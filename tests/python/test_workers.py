@@ -152,6 +152,31 @@ def test_polyglot_example():
         "Python: shouted (Python pgtasks.shout): ['HELLO!', 'POOL!']\n")
 
 
+def test_counter_example():
+    """examples/counter: one counter under one lock, incremented at once by
+    C and Python code, in both directions: the C program with a Python task
+    and a C task, the Python program with a Process child and a C task."""
+    src = os.path.join(TOP, "examples", "counter")
+    exe = os.path.join(BUILD_DIR, "examples", "counter", "counter")
+    lib = os.path.join(BUILD_DIR, "examples", "counter", "libcounter.so")
+    env = dict(os.environ)
+    env.pop("PYTHONUNBUFFERED", None)
+    c_env = dict(env, PYTHONPATH=os.pathsep.join([src, env.get("PYTHONPATH", "")]),
+                 POLYPOOL_PYTHON=sys.executable)
+    py_env = dict(env, COUNTER_LIB=lib)
+    c = subprocess.Popen([exe, "50000"], env=c_env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    py = subprocess.Popen([sys.executable, os.path.join(src, "counter.py"), "50000"],
+                          env=py_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    c_out, c_err = c.communicate(timeout=120)
+    py_out, py_err = py.communicate(timeout=120)
+    assert (c.returncode, c_err) == (0, "")
+    assert (py.returncode, py_err) == (0, "")
+    assert c_out == "C program + Python task + C task: 150000 increments, counter = 150000\n"
+    assert py_out == ("Python program + Process child + C task: 150000 increments, "
+                      "counter = 150000\n")
+
+
 def test_process_helper_killed_between_starts(tmp_path):
     script = textwrap.dedent("""
         import os, signal

@@ -84,9 +84,12 @@ END_TEST
 
 START_TEST(environ_of_the_client)
 {
-    char *vars[] = { "MY_SETTING=1", "PYTHONPATH=/client", "HOME=/home/c" };
-    struct pyenv *e = pyenv_intern("/usr/bin/python3", path2, 2, "", "", "/", vars, 3);
+    char *vars[] = { "MY_SETTING=1", "PYTHONPATH=/client", "HOME=/home/c",
+                     "POLYPOOL_ADDRESS=ipc:///elsewhere" };
+    struct pyenv *e = pyenv_intern("/usr/bin/python3", path2, 2, "", "", "/", vars, 4);
     struct pyenv *other = pyenv_intern("/usr/bin/python3", path2, 2, "", "", "/", vars, 2);
+    /* The host connects back to its daemon, whatever the client's address. */
+    setenv("POLYPOOL_ADDRESS", "ipc:///the/daemon", 1);
     ck_assert_ptr_ne(e, other);
     char *base[] = { "HOME=/root", "DAEMON_ONLY=1", NULL };
     char **env = pyenv_environ(e, base);
@@ -94,7 +97,10 @@ START_TEST(environ_of_the_client)
     ck_assert_str_eq(find(env, "HOME"), "/home/c");
     ck_assert_ptr_null(find(env, "DAEMON_ONLY"));
     ck_assert_str_eq(find(env, "PYTHONPATH"), "/src:/usr/lib/python3/dist-packages");
+    ck_assert_str_eq(find(env, "POLYPOOL_ADDRESS"), "ipc:///the/daemon");
+    ck_assert_str_eq(find(env, "POLYPOOL_NO_AUTOSTART"), "1");
     free(env);
+    unsetenv("POLYPOOL_ADDRESS");
     pyenv_unref(other);
     pyenv_unref(e);
 }
