@@ -150,8 +150,14 @@ static void ctx_send(struct sctx *c, nng_msg *m)
 /* Requests parked on a primitive (PARK_SYNC). */
 static size_t n_sync_parked;
 
-static int sync_try(struct session *s, const struct park *pk, int64_t *value);
-static nng_msg *sync_reply(uint64_t req_id, int st, int64_t value);
+struct sync_out {
+    int64_t value;
+    bool barrier;             /* parties, n_waiting, broken are set */
+    uint32_t parties, n_waiting;
+    bool broken;
+};
+static int sync_try(struct session *s, struct park *pk, bool timed_out, struct sync_out *out);
+static nng_msg *sync_reply(uint64_t req_id, int st, const struct sync_out *out);
 
 static void unpark(struct sctx *c)
 {
@@ -372,13 +378,13 @@ static bool park_try(struct sctx *c, bool timed_out)
         break;
     }
     case PARK_SYNC: {
-        int64_t value = 0;
-        int st = sync_try(s, pk, &value);
-        if (st == WS_EAGAIN && !timed_out)
-            return false;
+        struct sync_out out = { 0 };
+        int st = sync_try(s, pk, timed_out, &out);
+        if (st == WS_EAGAIN && (!timed_out || pk->waiter.phase))
+            return false;   /* a condition or barrier waiter must get its lock back */
         if (st == WS_EAGAIN)
             st = WS_ETIMEDOUT;
-        m = sync_reply(pk->req_id, st, value);
+        m = sync_reply(pk->req_id, st, &out);
         break;
     }
     case PARK_JOIN: {
@@ -927,11 +933,12 @@ static nng_msg *segment_reply(uint64_t req_id, const struct segment *g)
     return pack_reply(&r);
 }
 
-static nng_msg *sync_reply(uint64_t req_id, int st, int64_t value)
+static nng_msg *sync_reply(uint64_t req_id, int st, const struct sync_out *out)
 {
     static const char *const what[] = {
         [WS_ETIMEDOUT] = "timed out", [WS_EOWNERDEAD] = "acquired; the previous holder died",
-        [WS_ESTATE] = "released too many times", [WS_EPERM] = "held by another thread",
+        [WS_ESTATE] = "not valid now: released too many times, a lock not held, or a broken barrier",
+        [WS_EPERM] = "held by another thread",
         [WS_ENOENT] = "the session holds no such segment",
         [WS_EINVAL] = "no such primitive there, or the operation does not apply to it",
     };
@@ -941,7 +948,12 @@ static nng_msg *sync_reply(uint64_t req_id, int st, int64_t value)
     Polypool__V1__Reply r = POLYPOOL__V1__REPLY__INIT;
     Polypool__V1__SyncReply sr = POLYPOOL__V1__SYNC_REPLY__INIT;
     r.id = req_id;
-    sr.value = value;
+    sr.value = out->value;
+    if (out->barrier) {
+        sr.parties = out->parties;
+        sr.n_waiting = out->n_waiting;
+        sr.broken = out->broken;
+    }
     r.result_case = POLYPOOL__V1__REPLY__RESULT_SYNC;
     r.sync = &sr;
     return pack_reply(&r);
@@ -1056,9 +1068,18 @@ static nng_msg *h_shm_write(struct session *s, const Polypool__V1__Request *rq)
     return reply_status(rq->id, WS_OK, NULL);
 }
 
-/* Runs a SyncOp once, without blocking, for the session's process: a
- * wire status, WS_EAGAIN when it would have to wait. */
-static int sync_try(struct session *s, const struct park *pk, int64_t *value)
+/* The lock of a condition or barrier op, or NULL. */
+static struct pps *op_lock(struct session *s, const struct park *pk)
+{
+    struct segment *lg = shm_held(s, pk->lock_id);
+    struct pps *l = lg ? shm_slot(lg, pk->lock_offset) : NULL;
+    return l && (l->kind == PPS_LOCK || l->kind == PPS_RLOCK) ? l : NULL;
+}
+
+/* Runs a SyncOp once, without blocking, for the session's process: a wire
+ * status, WS_EAGAIN when it has to wait (a condition or barrier wait in
+ * progress keeps its state in pk->waiter). */
+static int sync_try(struct session *s, struct park *pk, bool timed_out, struct sync_out *out)
 {
     struct segment *g = shm_held(s, pk->seg_id);
     if (!g)
@@ -1069,15 +1090,25 @@ static int sync_try(struct session *s, const struct park *pk, int64_t *value)
     struct pps_wait now = { .deadline = 0 };
     bool lock = p->kind == PPS_LOCK || p->kind == PPS_RLOCK;
     bool sem = p->kind == PPS_SEM || p->kind == PPS_BSEM;
+    uint32_t pid = s->pid, tid = pk->tid;
+    struct pps *l = NULL;
+    if (p->kind == PPS_COND || p->kind == PPS_BARRIER) {
+        if (!(l = op_lock(s, pk)))
+            return WS_EINVAL;
+    }
     int st;
     switch (pk->op) {
     case POLYPOOL__V1__SYNC_OP_KIND__SYNC_ACQUIRE:
     case POLYPOOL__V1__SYNC_OP_KIND__SYNC_TRY_ACQUIRE:
         if (lock) {
-            st = pps_lock_acquire(p, s->pid, pk->tid, &now);
-            if (st == WS_ETIMEDOUT && !pps_pid_alive(pps_lock_holder(p)) &&
-                pps_lock_reclaim(p, pps_lock_holder(p)))
-                st = pps_lock_acquire(p, s->pid, pk->tid, &now);
+            st = pps_lock_acquire(p, pid, tid, &now);
+            /* Read the holder once: by now it may have released (0, which
+             * pps_lock_reclaim would mark as a dead holder's lock) or a
+             * live process may hold it instead. */
+            uint32_t holder = pps_lock_holder(p);
+            if (st == WS_ETIMEDOUT && holder && !pps_pid_alive(holder) &&
+                pps_lock_reclaim(p, holder))
+                st = pps_lock_acquire(p, pid, tid, &now);
         } else if (sem) {
             st = pps_sem_acquire(p, &now);
         } else {
@@ -1088,19 +1119,25 @@ static int sync_try(struct session *s, const struct park *pk, int64_t *value)
         return st;
     case POLYPOOL__V1__SYNC_OP_KIND__SYNC_RELEASE:
         if (lock)
-            return pps_lock_release(p, s->pid, pk->tid);
+            return pps_lock_release(p, pid, tid);
         if (sem)
             return pps_sem_release(p);
         return WS_EINVAL;
     case POLYPOOL__V1__SYNC_OP_KIND__SYNC_GET_VALUE:
-        if (lock)
-            *value = pps_lock_holder(p);
-        else if (sem)
-            *value = pps_sem_value(p);
-        else if (p->kind == PPS_EVENT)
-            *value = pps_event_is_set(p);
-        else
+        if (lock) {
+            out->value = pps_lock_holder(p);
+        } else if (sem) {
+            out->value = pps_sem_value(p);
+        } else if (p->kind == PPS_EVENT) {
+            out->value = pps_event_is_set(p);
+        } else if (p->kind == PPS_BARRIER) {
+            out->barrier = true;
+            out->parties = pps_barrier_parties(p);
+            out->n_waiting = pps_barrier_n_waiting(p);
+            out->broken = pps_barrier_broken(p);
+        } else {
             return WS_EINVAL;
+        }
         return WS_OK;
     case POLYPOOL__V1__SYNC_OP_KIND__SYNC_EVENT_SET:
     case POLYPOOL__V1__SYNC_OP_KIND__SYNC_EVENT_CLEAR:
@@ -1115,6 +1152,33 @@ static int sync_try(struct session *s, const struct park *pk, int64_t *value)
         if (p->kind != PPS_EVENT)
             return WS_EINVAL;
         return pps_event_is_set(p) ? WS_OK : WS_EAGAIN;
+    case POLYPOOL__V1__SYNC_OP_KIND__SYNC_COND_WAIT:
+        if (p->kind != PPS_COND)
+            return WS_EINVAL;
+        if (!pk->waiter.phase && (st = pps_cond_wait_begin(p, l, pid, tid, &pk->waiter)) != WS_OK)
+            return st;
+        return pps_cond_wait_step(p, l, pid, tid, &pk->waiter, timed_out);
+    case POLYPOOL__V1__SYNC_OP_KIND__SYNC_COND_NOTIFY:
+        if (p->kind != PPS_COND)
+            return WS_EINVAL;
+        return pps_cond_notify(p, l, pid, tid, pk->n);
+    case POLYPOOL__V1__SYNC_OP_KIND__SYNC_BARRIER_WAIT:
+        if (p->kind != PPS_BARRIER)
+            return WS_EINVAL;
+        if (!pk->waiter.phase)
+            pps_barrier_wait_begin(&pk->waiter);
+        st = pps_barrier_wait_step(p, l, pid, tid, &pk->waiter, timed_out);
+        out->value = pk->waiter.index;
+        return st;
+    case POLYPOOL__V1__SYNC_OP_KIND__SYNC_BARRIER_RESET:
+    case POLYPOOL__V1__SYNC_OP_KIND__SYNC_BARRIER_ABORT:
+        if (p->kind != PPS_BARRIER)
+            return WS_EINVAL;
+        /* Never blocks the daemon: parked until the lock is free. */
+        st = pk->op == POLYPOOL__V1__SYNC_OP_KIND__SYNC_BARRIER_RESET
+                 ? pps_barrier_reset(p, l, pid, tid, &now)
+                 : pps_barrier_abort(p, l, pid, tid, &now);
+        return st == WS_ETIMEDOUT ? WS_EAGAIN : st;
     default:
         return WS_EINVAL;
     }
@@ -1141,26 +1205,35 @@ static void sync_poll_all(void)
 static nng_msg *h_sync(struct sctx *c, struct session *s, const Polypool__V1__Request *rq)
 {
     const Polypool__V1__SyncOp *so = rq->sync;
-    struct park tmp = { .seg_id = so->id, .offset = so->offset, .op = (int)so->op,
-                        .tid = so->tid };
-    int64_t value = 0;
-    int st = sync_try(s, &tmp, &value);
+    struct park *pk = &c->park;
+    memset(&pk->waiter, 0, sizeof pk->waiter);
+    pk->seg_id = so->id;
+    pk->offset = so->offset;
+    pk->lock_id = so->lock_id;
+    pk->lock_offset = so->lock_offset;
+    pk->op = (int)so->op;
+    pk->tid = so->tid;
+    pk->n = so->n;
+    struct sync_out out = { 0 };
+    int st = sync_try(s, pk, false, &out);
     if (st != WS_EAGAIN) {
-        nng_msg *m = sync_reply(rq->id, st, value);
-        if (st == WS_OK && (so->op == POLYPOOL__V1__SYNC_OP_KIND__SYNC_RELEASE ||
-                            so->op == POLYPOOL__V1__SYNC_OP_KIND__SYNC_EVENT_SET))
+        nng_msg *m = sync_reply(rq->id, st, &out);
+        /* Others parked on what changed may go on now. */
+        if (st == WS_OK || pk->op == POLYPOOL__V1__SYNC_OP_KIND__SYNC_BARRIER_WAIT)
             sync_poll_all();
         return m;
     }
-    if (s->n_parked >= SESSION_MAX_PARKED)
-        return reply_status(rq->id, WS_EBUSY, "too many requests waiting");
-    c->park.seg_id = so->id;
-    c->park.offset = so->offset;
-    c->park.op = (int)so->op;
-    c->park.tid = so->tid;
+    if (s->n_parked >= SESSION_MAX_PARKED) {
+        /* A condition or barrier wait in progress cannot be dropped half way. */
+        if (!pk->waiter.phase)
+            return reply_status(rq->id, WS_EBUSY, "too many requests waiting");
+    }
     park(c, s, PARK_SYNC, rq->id, deadline_of(rq->timeout_ms));
     n_sync_parked++;
     loop_deadline(now_ms() + SYNC_RETRY_MS);
+    /* A wait that released a lock lets others in. */
+    if (pk->waiter.phase)
+        sync_poll_all();
     return NULL;
 }
 
@@ -1185,6 +1258,8 @@ static nng_msg *h_status(const Polypool__V1__Request *rq)
     st.uptime_ms = now_ms() - start_ms;
     st.autostarted = cfg.autostarted;
     st.rss_bytes = rss_bytes();
+    st.segments = shm_count();
+    st.shm_bytes = shm_bytes();
     size_t np = 0, nw = 0, ns = 0;
     list_for_each (l, pool_all()) {
         struct pool *p = container_of(l, struct pool, link);

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sync_core.h"
 #include "util.h"
 
 struct pool;
@@ -38,8 +39,10 @@ struct park {
     size_t n_job_ids;
     uint32_t max_batches;
     uint64_t seg_id, offset;  /* PARK_SYNC: the primitive */
+    uint64_t lock_id, lock_offset;  /* ... and its lock (conditions, barriers) */
     int op;                   /* PARK_SYNC: the SyncOpKind */
-    uint32_t tid;             /* PARK_SYNC: the client's thread */
+    uint32_t tid, n;          /* PARK_SYNC: the client's thread; notify count */
+    struct pps_waiter waiter; /* PARK_SYNC: a condition or barrier wait in progress */
 };
 
 #define SESSION_MAX_PARKED 256

@@ -177,14 +177,17 @@ static void fmt_bytes(uint64_t n, char *buf, size_t len)
 
 static void print_status_text(const Polypool__V1__StatusReply *s)
 {
-    char up[64], rss[64];
+    char up[64], rss[64], shm[64];
     fmt_duration(s->uptime_ms, up, sizeof up);
     fmt_bytes(s->rss_bytes, rss, sizeof rss);
+    fmt_bytes(s->shm_bytes, shm, sizeof shm);
     printf("polypoold %s, pid %" PRIu32 "%s\n", str(s->version), s->pid,
            s->autostarted ? " (autostarted)" : "");
     printf("  address  %s\n", str(s->address));
     printf("  uptime   %s\n", up);
     printf("  rss      %s\n", rss);
+    printf("  shared   %" PRIu64 " segment%s, %s\n", s->segments, s->segments == 1 ? "" : "s",
+           shm);
 
     printf("\npools (%zu)\n", s->n_pools);
     for (size_t i = 0; i < s->n_pools; i++) {
@@ -292,6 +295,8 @@ static void print_status_json(const Polypool__V1__StatusReply *s)
     json_u64(f, &first, "uptime_ms", s->uptime_ms);
     json_bool(f, &first, "autostarted", s->autostarted);
     json_u64(f, &first, "rss_bytes", s->rss_bytes);
+    json_u64(f, &first, "segments", s->segments);
+    json_u64(f, &first, "shm_bytes", s->shm_bytes);
     json_key(f, &first, "pools");
     fputc('[', f);
     for (size_t i = 0; i < s->n_pools; i++) {

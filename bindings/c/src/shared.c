@@ -733,9 +733,16 @@ pp_status pp_sync_from_value(pp_client *c, const pp_value *v, pp_sync **out)
 
 /* ---- operations ------------------------------------------------------------------ */
 
-/* SyncOp for a client that does not map the segment. */
-static pp_status sync_rpc(pp_sync *s, Polypool__V1__SyncOpKind op, int timeout_ms,
-                          int64_t *value)
+struct sync_res {
+    int64_t value;
+    unsigned parties, n_waiting;
+    bool broken;
+};
+
+/* SyncOp for a client that does not map the segment (a condition or a
+ * barrier names its lock; n: notify count). */
+static pp_status sync_rpc_full(pp_sync *s, Polypool__V1__SyncOpKind op, int timeout_ms,
+                               uint32_t n, struct sync_res *res)
 {
     Polypool__V1__Request req = POLYPOOL__V1__REQUEST__INIT;
     Polypool__V1__SyncOp so = POLYPOOL__V1__SYNC_OP__INIT;
@@ -743,20 +750,37 @@ static pp_status sync_rpc(pp_sync *s, Polypool__V1__SyncOpKind op, int timeout_m
     so.offset = s->offset;
     so.op = op;
     so.tid = pps_tid();
+    so.n = n;
+    if (s->lock) {
+        so.lock_id = s->lock->seg->id;
+        so.lock_offset = s->lock->offset;
+    }
     req.op_case = POLYPOOL__V1__REQUEST__OP_SYNC;
     req.sync = &so;
     if (timeout_ms > 0)
         req.timeout_ms = (uint64_t)timeout_ms;
     Polypool__V1__Reply *r = NULL;
     pp_status st = client_rpc(s->seg->c, &req, timeout_ms < 0 ? -1 : timeout_ms, &r);
-    if (st == PP_EOWNERDEAD || st == PP_ETIMEDOUT)
-        return st;
     if (st != PP_OK)
         return st;
-    if (value)
-        *value = r->result_case == POLYPOOL__V1__REPLY__RESULT_SYNC ? r->sync->value : 0;
+    if (res && r->result_case == POLYPOOL__V1__REPLY__RESULT_SYNC) {
+        res->value = r->sync->value;
+        res->parties = r->sync->parties;
+        res->n_waiting = r->sync->n_waiting;
+        res->broken = r->sync->broken;
+    }
     client_reply_free(r);
     return PP_OK;
+}
+
+static pp_status sync_rpc(pp_sync *s, Polypool__V1__SyncOpKind op, int timeout_ms,
+                          int64_t *value)
+{
+    struct sync_res res = { 0 };
+    pp_status st = sync_rpc_full(s, op, timeout_ms, 0, &res);
+    if (st == PP_OK && value)
+        *value = res.value;
+    return st;
 }
 
 static bool is_lockish(const pp_sync *s)
@@ -897,14 +921,6 @@ pp_status pp_event_wait(pp_sync *e, int timeout_ms)
     return r == PP_OK ? PP_OK : op_status(r, "the event");
 }
 
-static pp_status need_mapped(pp_sync *s, pp_handle_type t, const char *fn)
-{
-    pp_status st = need(s, t, fn);
-    if (st == PP_OK && (!s->slot || !s->lock->slot))
-        return fail(PP_EINVAL, "%s: needs a client that maps shared memory (not no_map)", fn);
-    return st;
-}
-
 pp_sync *pp_condition_lock(pp_sync *cond)
 {
     return cond && cond->type == PP_H_CONDITION ? cond->lock : NULL;
@@ -912,11 +928,16 @@ pp_sync *pp_condition_lock(pp_sync *cond)
 
 pp_status pp_condition_wait(pp_sync *cond, int timeout_ms)
 {
-    pp_status st = need_mapped(cond, PP_H_CONDITION, "pp_condition_wait");
+    pp_status st = need(cond, PP_H_CONDITION, "pp_condition_wait");
     if (st != PP_OK)
         return st;
-    struct pps_wait w = pps_wait_for(timeout_ms);
-    int r = pps_cond_wait(cond->slot, cond->lock->slot, pps_pid(), pps_tid(), &w);
+    int r;
+    if (!cond->slot) {
+        r = sync_rpc_full(cond, POLYPOOL__V1__SYNC_OP_KIND__SYNC_COND_WAIT, timeout_ms, 0, NULL);
+    } else {
+        struct pps_wait w = pps_wait_for(timeout_ms);
+        r = pps_cond_wait(cond->slot, cond->lock->slot, pps_pid(), pps_tid(), &w);
+    }
     if (r == PP_ESTATE)
         return fail(PP_ESTATE, "%s", "wait on a condition whose lock this thread does not hold");
     return r == PP_OK ? PP_OK : op_status(r, "the condition");
@@ -924,12 +945,15 @@ pp_status pp_condition_wait(pp_sync *cond, int timeout_ms)
 
 pp_status pp_condition_notify(pp_sync *cond, unsigned n)
 {
-    pp_status st = need_mapped(cond, PP_H_CONDITION, "pp_condition_notify");
+    pp_status st = need(cond, PP_H_CONDITION, "pp_condition_notify");
     if (st != PP_OK)
         return st;
-    if (pps_cond_notify(cond->slot, cond->lock->slot, pps_pid(), pps_tid(), n) != PP_OK)
+    int r = !cond->slot
+                ? (int)sync_rpc_full(cond, POLYPOOL__V1__SYNC_OP_KIND__SYNC_COND_NOTIFY, -1, n, NULL)
+                : pps_cond_notify(cond->slot, cond->lock->slot, pps_pid(), pps_tid(), n);
+    if (r == PP_ESTATE)
         return fail(PP_ESTATE, "%s", "notify on a condition whose lock this thread does not hold");
-    return PP_OK;
+    return r == PP_OK ? PP_OK : op_status(r, "the condition");
 }
 
 pp_status pp_condition_notify_all(pp_sync *cond)
@@ -940,12 +964,22 @@ pp_status pp_condition_notify_all(pp_sync *cond)
 pp_status pp_barrier_wait_action(pp_sync *b, int timeout_ms, int (*action)(void *arg),
                                  void *arg, unsigned *index)
 {
-    pp_status st = need_mapped(b, PP_H_BARRIER, "pp_barrier_wait");
+    pp_status st = need(b, PP_H_BARRIER, "pp_barrier_wait");
     if (st != PP_OK)
         return st;
-    struct pps_wait w = pps_wait_for(timeout_ms);
     uint32_t idx = 0;
-    int r = pps_barrier_wait(b->slot, b->lock->slot, pps_pid(), pps_tid(), &w, action, arg, &idx);
+    int r;
+    if (!b->slot) {
+        if (action)
+            return fail(PP_EINVAL, "%s",
+                        "pp_barrier_wait_action: an action needs a client that maps memory");
+        struct sync_res res = { 0 };
+        r = sync_rpc_full(b, POLYPOOL__V1__SYNC_OP_KIND__SYNC_BARRIER_WAIT, timeout_ms, 0, &res);
+        idx = (uint32_t)res.value;
+    } else {
+        struct pps_wait w = pps_wait_for(timeout_ms);
+        r = pps_barrier_wait(b->slot, b->lock->slot, pps_pid(), pps_tid(), &w, action, arg, &idx);
+    }
     switch (r) {
     case PP_OK:
         if (index)
@@ -965,38 +999,61 @@ pp_status pp_barrier_wait(pp_sync *b, int timeout_ms, unsigned *index)
     return pp_barrier_wait_action(b, timeout_ms, NULL, NULL, index);
 }
 
+static pp_status barrier_control(pp_sync *b, bool abort, const char *fn)
+{
+    pp_status st = need(b, PP_H_BARRIER, fn);
+    if (st != PP_OK)
+        return st;
+    if (!b->slot)
+        return sync_rpc_full(b, abort ? POLYPOOL__V1__SYNC_OP_KIND__SYNC_BARRIER_ABORT
+                                      : POLYPOOL__V1__SYNC_OP_KIND__SYNC_BARRIER_RESET,
+                             -1, 0, NULL);
+    if (abort)
+        pps_barrier_abort(b->slot, b->lock->slot, pps_pid(), pps_tid(), NULL);
+    else
+        pps_barrier_reset(b->slot, b->lock->slot, pps_pid(), pps_tid(), NULL);
+    return PP_OK;
+}
+
 pp_status pp_barrier_reset(pp_sync *b)
 {
-    pp_status st = need_mapped(b, PP_H_BARRIER, "pp_barrier_reset");
-    if (st == PP_OK)
-        pps_barrier_reset(b->slot, b->lock->slot, pps_pid(), pps_tid());
-    return st;
+    return barrier_control(b, false, "pp_barrier_reset");
 }
 
 pp_status pp_barrier_abort(pp_sync *b)
 {
-    pp_status st = need_mapped(b, PP_H_BARRIER, "pp_barrier_abort");
-    if (st == PP_OK)
-        pps_barrier_abort(b->slot, b->lock->slot, pps_pid(), pps_tid());
-    return st;
+    return barrier_control(b, true, "pp_barrier_abort");
+}
+
+/* parties, n_waiting, broken: mapped, or through GET_VALUE. */
+static bool barrier_state(pp_sync *b, const char *fn, struct sync_res *res)
+{
+    if (need(b, PP_H_BARRIER, fn) != PP_OK)
+        return false;
+    if (!b->slot)
+        return sync_rpc_full(b, POLYPOOL__V1__SYNC_OP_KIND__SYNC_GET_VALUE, -1, 0, res) == PP_OK;
+    res->parties = pps_barrier_parties(b->slot);
+    res->n_waiting = pps_barrier_n_waiting(b->slot);
+    res->broken = pps_barrier_broken(b->slot);
+    return true;
 }
 
 unsigned pp_barrier_parties(pp_sync *b)
 {
-    return need_mapped(b, PP_H_BARRIER, "pp_barrier_parties") == PP_OK
-               ? pps_barrier_parties(b->slot) : 0;
+    struct sync_res res = { 0 };
+    return barrier_state(b, "pp_barrier_parties", &res) ? res.parties : 0;
 }
 
 unsigned pp_barrier_n_waiting(pp_sync *b)
 {
-    return need_mapped(b, PP_H_BARRIER, "pp_barrier_n_waiting") == PP_OK
-               ? pps_barrier_n_waiting(b->slot) : 0;
+    struct sync_res res = { 0 };
+    return barrier_state(b, "pp_barrier_n_waiting", &res) ? res.n_waiting : 0;
 }
 
 bool pp_barrier_broken(pp_sync *b)
 {
-    return need_mapped(b, PP_H_BARRIER, "pp_barrier_broken") == PP_OK &&
-           pps_barrier_broken(b->slot);
+    struct sync_res res = { 0 };
+    return barrier_state(b, "pp_barrier_broken", &res) && res.broken;
 }
 
 /* ---- values and arrays ---------------------------------------------------------- */

@@ -513,9 +513,12 @@ int pps_barrier_wait(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid
     return st;
 }
 
-void pps_barrier_reset(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid)
+int pps_barrier_reset(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid,
+                      const struct pps_wait *w)
 {
-    pps_lock_acquire(lock, pid, tid, &forever);
+    int r = pps_lock_acquire(lock, pid, tid, w ? w : &forever);
+    if (r != PP_OK && r != PP_EOWNERDEAD)
+        return r;
     if (atomic_load(&b->c) > 0) {
         if (bstate(b) == B_FILLING || bstate(b) == B_BROKEN)
             bset(b, B_RESETTING);
@@ -525,13 +528,18 @@ void pps_barrier_reset(struct pps *b, struct pps *lock, uint32_t pid, uint32_t t
         bset(b, B_FILLING);
     }
     pps_lock_release(lock, pid, tid);
+    return PP_OK;
 }
 
-void pps_barrier_abort(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid)
+int pps_barrier_abort(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid,
+                      const struct pps_wait *w)
 {
-    pps_lock_acquire(lock, pid, tid, &forever);
+    int r = pps_lock_acquire(lock, pid, tid, w ? w : &forever);
+    if (r != PP_OK && r != PP_EOWNERDEAD)
+        return r;
     bset(b, B_BROKEN);
     pps_lock_release(lock, pid, tid);
+    return PP_OK;
 }
 
 uint32_t pps_barrier_parties(const struct pps *b)
@@ -547,4 +555,140 @@ uint32_t pps_barrier_n_waiting(const struct pps *b)
 bool pps_barrier_broken(const struct pps *b)
 {
     return bstate(b) == B_BROKEN;
+}
+
+/* ---- non-blocking waits ------------------------------------------------------------ */
+
+static bool try_lock(struct pps *lock, uint32_t pid, uint32_t tid)
+{
+    struct pps_wait now = { .deadline = 0 };
+    int r = pps_lock_acquire(lock, pid, tid, &now);
+    if (r == PP_ETIMEDOUT && !pps_pid_alive(pps_lock_holder(lock)) &&
+        pps_lock_reclaim(lock, pps_lock_holder(lock)))
+        r = pps_lock_acquire(lock, pid, tid, &now);
+    return r == PP_OK || r == PP_EOWNERDEAD;
+}
+
+enum { W_SLEEP = 1, W_RELOCK = 2 };
+
+int pps_cond_wait_begin(struct pps *cond, struct pps *lock, uint32_t pid, uint32_t tid,
+                        struct pps_waiter *w)
+{
+    if (!pps_lock_is_mine(lock, pid, tid))
+        return PP_ESTATE;
+    atomic_fetch_add(&cond->b, 1);
+    w->seq = atomic_load(&cond->a);
+    w->depth = lock_release_all(lock, pid, tid);
+    w->phase = W_SLEEP;
+    w->status = 0;
+    return PP_OK;
+}
+
+int pps_cond_wait_step(struct pps *cond, struct pps *lock, uint32_t pid, uint32_t tid,
+                       struct pps_waiter *w, bool timed_out)
+{
+    for (;;) {
+        if (w->phase == W_SLEEP) {
+            if (atomic_load(&cond->a) == w->seq && !timed_out)
+                return PP_EAGAIN;
+            w->status = atomic_load(&cond->a) == w->seq ? PP_ETIMEDOUT : 0;
+            w->phase = W_RELOCK;
+        }
+        if (!try_lock(lock, pid, tid))
+            return PP_EAGAIN;
+        if (lock->kind == PPS_RLOCK)
+            atomic_store_explicit(&lock->c, w->depth, relaxed);
+        uint32_t permits = atomic_load(&cond->c);
+        if (permits > 0 || w->status || timed_out) {
+            int st = permits > 0 ? PP_OK : PP_ETIMEDOUT;
+            if (permits > 0)
+                atomic_store(&cond->c, permits - 1);
+            atomic_fetch_sub(&cond->b, 1);
+            return st;
+        }
+        w->seq = atomic_load(&cond->a);
+        lock_release_all(lock, pid, tid);
+        w->phase = W_SLEEP;
+    }
+}
+
+/* Barrier phases: take the lock to enter; wait out a draining/resetting
+ * barrier; wait for the others; take the lock to leave. */
+enum { B_ENTER = 1, B_ENTER_SLEEP, B_ENTER_RELOCK, B_WAIT_SLEEP, B_WAIT_RELOCK };
+
+void pps_barrier_wait_begin(struct pps_waiter *w)
+{
+    memset(w, 0, sizeof *w);
+    w->phase = B_ENTER;
+}
+
+static int barrier_leave(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid,
+                         struct pps_waiter *w)
+{
+    if (atomic_fetch_sub(&b->c, 1) == 1 &&
+        (bstate(b) == B_RESETTING || bstate(b) == B_DRAINING))
+        bset(b, B_FILLING);
+    pps_lock_release(lock, pid, tid);
+    return w->status;
+}
+
+int pps_barrier_wait_step(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid,
+                          struct pps_waiter *w, bool timed_out)
+{
+    for (;;) {
+        switch (w->phase) {
+        case B_ENTER:
+        case B_ENTER_RELOCK:
+            if (!try_lock(lock, pid, tid))
+                return PP_EAGAIN;
+            if (bstate(b) == B_DRAINING || bstate(b) == B_RESETTING) {
+                w->seq = atomic_load(&b->a);
+                pps_lock_release(lock, pid, tid);
+                w->phase = B_ENTER_SLEEP;
+                continue;
+            }
+            if (bstate(b) < 0) {
+                pps_lock_release(lock, pid, tid);
+                return PP_ESTATE;
+            }
+            w->index = atomic_fetch_add(&b->c, 1);
+            w->status = PP_OK;
+            if (w->index + 1 >= atomic_load(&b->b)) {
+                bset(b, B_DRAINING);
+                return barrier_leave(b, lock, pid, tid, w);
+            }
+            w->seq = atomic_load(&b->a);
+            pps_lock_release(lock, pid, tid);
+            w->phase = B_WAIT_SLEEP;
+            continue;
+        case B_ENTER_SLEEP:
+            if (atomic_load(&b->a) == w->seq)
+                return PP_EAGAIN;
+            w->phase = B_ENTER_RELOCK;
+            continue;
+        case B_WAIT_SLEEP:
+            if (atomic_load(&b->a) == w->seq && !timed_out)
+                return PP_EAGAIN;
+            w->phase = B_WAIT_RELOCK;
+            continue;
+        case B_WAIT_RELOCK:
+            if (!try_lock(lock, pid, tid))
+                return PP_EAGAIN;
+            if (bstate(b) == B_FILLING) {
+                if (!timed_out) {
+                    w->seq = atomic_load(&b->a);
+                    pps_lock_release(lock, pid, tid);
+                    w->phase = B_WAIT_SLEEP;
+                    continue;
+                }
+                bset(b, B_BROKEN);
+                w->status = PP_ETIMEDOUT;
+            } else if (bstate(b) < 0) {
+                w->status = PP_ESTATE;
+            }
+            return barrier_leave(b, lock, pid, tid, w);
+        default:
+            return PP_EINVAL;
+        }
+    }
 }

@@ -126,11 +126,34 @@ int pps_cond_notify(struct pps *cond, struct pps *lock, uint32_t pid, uint32_t t
 int pps_barrier_wait(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid,
                      const struct pps_wait *w, int (*action)(void *arg), void *arg,
                      uint32_t *index);
-void pps_barrier_reset(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid);
-void pps_barrier_abort(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid);
+/* Both take the barrier's lock within w (NULL: forever): PP_OK or
+ * PP_ETIMEDOUT / PP_ECANCELED without a change. */
+int pps_barrier_reset(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid,
+                      const struct pps_wait *w);
+int pps_barrier_abort(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid,
+                      const struct pps_wait *w);
 uint32_t pps_barrier_parties(const struct pps *b);
 uint32_t pps_barrier_n_waiting(const struct pps *b);
 bool pps_barrier_broken(const struct pps *b);
+
+/* Non-blocking forms of the waits, for a waiter that cannot sleep (the
+ * daemon serving SyncOp): begin once, then step whenever something may
+ * have changed, until a step returns anything but PP_EAGAIN. timed_out
+ * says the deadline passed. A step may need to take the lock again: it
+ * keeps returning PP_EAGAIN (even past the deadline) until it has it. */
+struct pps_waiter {
+    int phase;
+    uint32_t seq, depth, index;
+    int status;
+};
+int pps_cond_wait_begin(struct pps *cond, struct pps *lock, uint32_t pid, uint32_t tid,
+                        struct pps_waiter *w);
+int pps_cond_wait_step(struct pps *cond, struct pps *lock, uint32_t pid, uint32_t tid,
+                       struct pps_waiter *w, bool timed_out);
+/* Barrier: *index is w->index on PP_OK. No action. */
+void pps_barrier_wait_begin(struct pps_waiter *w);
+int pps_barrier_wait_step(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid,
+                          struct pps_waiter *w, bool timed_out);
 
 /* Whether process pid exists and is not a zombie. */
 bool pps_pid_alive(uint32_t pid);

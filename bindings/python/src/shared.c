@@ -720,7 +720,7 @@ static PyObject *sync_barrier_reset(Sync *self, PyObject *noargs)
     if (!need_type(self, PP_H_BARRIER))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    pps_barrier_reset(self->slot, self->lock, pps_pid(), pps_tid());
+    pps_barrier_reset(self->slot, self->lock, pps_pid(), pps_tid(), NULL);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -730,7 +730,7 @@ static PyObject *sync_barrier_abort(Sync *self, PyObject *noargs)
     if (!need_type(self, PP_H_BARRIER))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    pps_barrier_abort(self->slot, self->lock, pps_pid(), pps_tid());
+    pps_barrier_abort(self->slot, self->lock, pps_pid(), pps_tid(), NULL);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
