@@ -110,51 +110,48 @@ static int ref_add(struct session *s, struct segment *g)
     return 0;
 }
 
-static bool init_syncs(struct segment *g, const struct shm_sync_init *syncs, size_t n,
-                       const char **why)
+/* Checks and initialises the primitives of a new segment: a wire status. */
+static int init_syncs(struct segment *g, const struct shm_sync_init *syncs, size_t n,
+                      const char **why)
 {
     size_t n_locks = 0;
     for (size_t i = 0; i < n; i++) {
         const struct shm_sync_init *si = &syncs[i];
         if (si->offset % PPS_SLOT || si->offset > g->size || g->size - si->offset < PPS_SLOT) {
             *why = "a primitive's offset is not a multiple of 64 inside the segment";
-            return false;
+            return WS_EINVAL;
         }
-        if (si->type < H_LOCK || si->type > H_BARRIER) {
+        if (!pps_kind_of(si->type)) {
             *why = "unknown primitive type";
-            return false;
+            return WS_EINVAL;
         }
         if (si->type == H_BSEM && si->value > si->max) {
             *why = "a bounded semaphore's value is over its maximum";
-            return false;
+            return WS_EINVAL;
         }
         if ((si->type == H_SEM || si->type == H_BSEM) && si->value > PPS_SEM_MAX) {
             *why = "a semaphore's value is too large";
-            return false;
+            return WS_EINVAL;
         }
         if (si->type == H_BARRIER && si->value == 0) {
             *why = "a barrier needs at least one party";
-            return false;
+            return WS_EINVAL;
         }
         if (si->type == H_LOCK || si->type == H_RLOCK)
             n_locks++;
     }
     if (n_locks && !(g->locks = calloc(n_locks, sizeof *g->locks))) {
         *why = "out of memory";
-        return false;
+        return WS_ENOMEM;
     }
-    static const enum pps_kind kinds[] = {
-        [H_LOCK] = PPS_LOCK, [H_RLOCK] = PPS_RLOCK, [H_SEM] = PPS_SEM, [H_BSEM] = PPS_BSEM,
-        [H_EVENT] = PPS_EVENT, [H_COND] = PPS_COND, [H_BARRIER] = PPS_BARRIER,
-    };
     for (size_t i = 0; i < n; i++) {
         const struct shm_sync_init *si = &syncs[i];
-        pps_init((struct pps *)((char *)g->base + si->offset), kinds[si->type], si->value,
+        pps_init((struct pps *)((char *)g->base + si->offset), pps_kind_of(si->type), si->value,
                  si->max);
         if (si->type == H_LOCK || si->type == H_RLOCK)
             g->locks[g->n_locks++] = si->offset;
     }
-    return true;
+    return WS_OK;
 }
 
 int shm_create(struct session *s, uint64_t size, const char *label,
@@ -220,11 +217,12 @@ int shm_create(struct session *s, uint64_t size, const char *label,
     }
     list_push_back(&segments, &g->link);
     total_bytes += g->size;
-    if (idmap_put(&by_id, g->id, g) < 0 || !init_syncs(g, syncs, n_syncs, why) ||
-        ref_add(s, g) < 0) {
-        int st = g->refs ? WS_ENOMEM : (*why && strncmp(*why, "out of", 6) ? WS_EINVAL : WS_ENOMEM);
-        if (st == WS_ENOMEM)
-            *why = "out of memory";
+    int st = init_syncs(g, syncs, n_syncs, why);
+    if (st == WS_OK && (idmap_put(&by_id, g->id, g) < 0 || ref_add(s, g) < 0)) {
+        st = WS_ENOMEM;
+        *why = "out of memory";
+    }
+    if (st != WS_OK) {
         if (g->refs)
             idmap_del(&s->shm_refs, g->id);
         seg_free(g);

@@ -505,27 +505,13 @@ struct pp_sync {
     pp_sync *lock;           /* CONDITION, BARRIER: their lock */
 };
 
-static enum pps_kind kind_of(pp_handle_type t)
-{
-    switch (t) {
-    case PP_H_LOCK: return PPS_LOCK;
-    case PP_H_RLOCK: return PPS_RLOCK;
-    case PP_H_SEMAPHORE: return PPS_SEM;
-    case PP_H_BOUNDED_SEMAPHORE: return PPS_BSEM;
-    case PP_H_EVENT: return PPS_EVENT;
-    case PP_H_CONDITION: return PPS_COND;
-    case PP_H_BARRIER: return PPS_BARRIER;
-    default: return 0;
-    }
-}
-
 /* A view of the primitive at offset of seg (takes a reference on seg). */
 static pp_status sync_view(pp_shm *seg, pp_handle_type type, uint64_t offset, pp_sync **out)
 {
     if (offset % PPS_SLOT || offset > seg->size || seg->size - offset < PPS_SLOT)
         return fail(PP_EINVAL, "%s", "a primitive's handle points outside its segment");
     struct pps *slot = seg->base ? (struct pps *)((char *)seg->base + offset) : NULL;
-    if (slot && !pps_check(slot, kind_of(type)))
+    if (slot && !pps_check(slot, pps_kind_of(type)))
         return fail(PP_EINVAL, "no %s at that place of the segment", handle_type_name(type));
     pp_sync *s = calloc(1, sizeof *s);
     if (!s)
@@ -683,6 +669,21 @@ pp_value *pp_sync_to_value(const pp_sync *s)
     return s ? handle_value(sync_rec(s)) : NULL;
 }
 
+/* The lock a handle's lock_* fields describe; seg is the object's own
+ * segment, used when the lock lives in it. */
+static pp_status lock_view(pp_client *c, const struct handle_rec *h, pp_shm *seg, pp_sync **out)
+{
+    if (h->lock_id == h->id)
+        return sync_view(seg, (pp_handle_type)h->lock_type, h->lock_offset, out);
+    pp_shm *lseg;
+    pp_status st = shm_from_handle(c, h->lock_id, h->lock_name, h->lock_size, &lseg);
+    if (st == PP_OK) {
+        st = sync_view(lseg, (pp_handle_type)h->lock_type, h->lock_offset, out);
+        shm_unref(lseg);
+    }
+    return st;
+}
+
 /* The primitive (and its lock) a handle names. */
 static pp_status sync_from_rec(pp_client *c, const struct handle_rec *h, pp_sync **out)
 {
@@ -700,21 +701,9 @@ static pp_status sync_from_rec(pp_client *c, const struct handle_rec *h, pp_sync
         pp_sync_free(s);
         return fail(PP_EINVAL, "%s", "a condition or barrier handle without its lock");
     }
-    if (needs_lock) {
-        if (h->lock_id == h->id) {
-            st = sync_view(s->seg, (pp_handle_type)h->lock_type, h->lock_offset, &s->lock);
-        } else {
-            pp_shm *lseg;
-            st = shm_from_handle(c, h->lock_id, h->lock_name, h->lock_size, &lseg);
-            if (st == PP_OK) {
-                st = sync_view(lseg, (pp_handle_type)h->lock_type, h->lock_offset, &s->lock);
-                shm_unref(lseg);
-            }
-        }
-        if (st != PP_OK) {
-            pp_sync_free(s);
-            return st;
-        }
+    if (needs_lock && (st = lock_view(c, h, s->seg, &s->lock)) != PP_OK) {
+        pp_sync_free(s);
+        return st;
     }
     *out = s;
     return PP_OK;
@@ -725,7 +714,7 @@ pp_status pp_sync_from_value(pp_client *c, const pp_value *v, pp_sync **out)
     const struct handle_rec *h = handle_of(v, "pp_sync_from_value");
     if (!h)
         return PP_EINVAL;
-    if (!kind_of((pp_handle_type)h->type) || !out)
+    if (!pps_kind_of(h->type) || !out)
         return fail(PP_EINVAL, "pp_sync_from_value: a %s handle, not a primitive",
                     handle_type_name(h->type));
     return sync_from_rec(c, h, out);
@@ -757,8 +746,10 @@ static pp_status sync_rpc_full(pp_sync *s, Polypool__V1__SyncOpKind op, int time
     }
     req.op_case = POLYPOOL__V1__REQUEST__OP_SYNC;
     req.sync = &so;
-    if (timeout_ms > 0)
-        req.timeout_ms = (uint64_t)timeout_ms;
+    /* Request.timeout_ms 0 means no deadline: "do not wait" is sent as the
+     * shortest one (the daemon tries once before it parks a wait). */
+    if (timeout_ms >= 0)
+        req.timeout_ms = timeout_ms > 0 ? (uint64_t)timeout_ms : 1;
     Polypool__V1__Reply *r = NULL;
     pp_status st = client_rpc(s->seg->c, &req, timeout_ms < 0 ? -1 : timeout_ms, &r);
     if (st != PP_OK)
@@ -1199,21 +1190,10 @@ pp_status pp_array_from_value(pp_client *c, const pp_value *v, pp_array **out)
     a->offset = h->offset;
     a->typecode = h->typecode;
     a->count = h->count;
-    if (h->lock_type == PP_H_LOCK || h->lock_type == PP_H_RLOCK) {
-        if (h->lock_id == h->id) {
-            st = sync_view(a->seg, (pp_handle_type)h->lock_type, h->lock_offset, &a->lock);
-        } else {
-            pp_shm *lseg;
-            st = shm_from_handle(c, h->lock_id, h->lock_name, h->lock_size, &lseg);
-            if (st == PP_OK) {
-                st = sync_view(lseg, (pp_handle_type)h->lock_type, h->lock_offset, &a->lock);
-                shm_unref(lseg);
-            }
-        }
-        if (st != PP_OK) {
-            pp_array_free(a);
-            return st;
-        }
+    if ((h->lock_type == PP_H_LOCK || h->lock_type == PP_H_RLOCK) &&
+        (st = lock_view(c, h, a->seg, &a->lock)) != PP_OK) {
+        pp_array_free(a);
+        return st;
     }
     *out = a;
     return PP_OK;

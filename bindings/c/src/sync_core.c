@@ -143,6 +143,20 @@ static const struct pps_wait forever = { .deadline = -1 };
 
 /* ---- slots -------------------------------------------------------------- */
 
+enum pps_kind pps_kind_of(uint32_t handle_type)
+{
+    switch (handle_type) {
+    case 2: return PPS_LOCK;
+    case 3: return PPS_RLOCK;
+    case 4: return PPS_SEM;
+    case 5: return PPS_BSEM;
+    case 6: return PPS_EVENT;
+    case 7: return PPS_COND;
+    case 8: return PPS_BARRIER;
+    default: return 0;
+    }
+}
+
 void pps_init(struct pps *s, enum pps_kind kind, uint32_t value, uint32_t max)
 {
     memset(s, 0, sizeof *s);
@@ -272,7 +286,8 @@ uint32_t pps_lock_depth(const struct pps *s)
 
 bool pps_lock_reclaim(struct pps *s, uint32_t dead_pid)
 {
-    if (s->kind != PPS_LOCK && s->kind != PPS_RLOCK)
+    /* 0 is a free lock, not a dead holder's. */
+    if ((s->kind != PPS_LOCK && s->kind != PPS_RLOCK) || dead_pid == 0 || dead_pid == PPS_DEAD)
         return false;
     uint32_t v = atomic_load(&s->a);
     while ((v & PPS_PIDMASK) == dead_pid) {
@@ -563,8 +578,9 @@ static bool try_lock(struct pps *lock, uint32_t pid, uint32_t tid)
 {
     struct pps_wait now = { .deadline = 0 };
     int r = pps_lock_acquire(lock, pid, tid, &now);
-    if (r == PP_ETIMEDOUT && !pps_pid_alive(pps_lock_holder(lock)) &&
-        pps_lock_reclaim(lock, pps_lock_holder(lock)))
+    /* Read the holder once: it may have changed since the attempt. */
+    uint32_t holder = pps_lock_holder(lock);
+    if (r == PP_ETIMEDOUT && holder && !pps_pid_alive(holder) && pps_lock_reclaim(lock, holder))
         r = pps_lock_acquire(lock, pid, tid, &now);
     return r == PP_OK || r == PP_EOWNERDEAD;
 }

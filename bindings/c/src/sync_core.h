@@ -43,6 +43,10 @@ enum pps_kind {
     PPS_BARRIER = 7,
 };
 
+/* The kind of a HandleType's primitive (polypool.proto; pp_handle_type):
+ * HANDLE_LOCK .. HANDLE_BARRIER; 0 for any other type. */
+enum pps_kind pps_kind_of(uint32_t handle_type);
+
 /* One slot. The meaning of a, b, c, d depends on the kind:
  *   LOCK, RLOCK  a: holder pid | PPS_WAITERS (0: free)  b: holder thread id
  *                c: recursion depth (RLOCK)

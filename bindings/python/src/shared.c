@@ -258,20 +258,6 @@ typedef struct {
     PyObject *dict;
 } Sync;
 
-static enum pps_kind kind_of(int t)
-{
-    switch (t) {
-    case PP_H_LOCK: return PPS_LOCK;
-    case PP_H_RLOCK: return PPS_RLOCK;
-    case PP_H_SEMAPHORE: return PPS_SEM;
-    case PP_H_BOUNDED_SEMAPHORE: return PPS_BSEM;
-    case PP_H_EVENT: return PPS_EVENT;
-    case PP_H_CONDITION: return PPS_COND;
-    case PP_H_BARRIER: return PPS_BARRIER;
-    default: return 0;
-    }
-}
-
 static struct pps *slot_in(PyObject *seg, uint64_t offset, int type)
 {
     if (!PyObject_TypeCheck(seg, &SegmentType)) {
@@ -289,7 +275,7 @@ static struct pps *slot_in(PyObject *seg, uint64_t offset, int type)
         return NULL;
     }
     struct pps *p = (struct pps *)(base + offset);
-    if (!pps_check(p, kind_of(type))) {
+    if (!pps_check(p, pps_kind_of((uint32_t)type))) {
         PyErr_Format(PyExc_ValueError, "no primitive of type %d there", type);
         return NULL;
     }
