@@ -615,6 +615,10 @@ size_t pp_array_len(const pp_array *a);
 bool pp_array_is_value(const pp_array *a);
 char pp_array_typecode(const pp_array *a);
 size_t pp_array_itemsize(const pp_array *a);
+/* Copies elements [first, first + n) out of or into the array, mapped or
+ * not (a no_map client has no pp_array_data). PP_EINVAL beyond its end. */
+pp_status pp_array_read(pp_array *a, size_t first, size_t n, void *out);
+pp_status pp_array_write(pp_array *a, size_t first, size_t n, const void *in);
 /* Its lock, or NULL for a raw one. Lives as long as a. */
 pp_sync *pp_array_lock(pp_array *a);
 void pp_array_free(pp_array *a);

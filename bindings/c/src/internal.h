@@ -65,6 +65,10 @@ pp_status handle_msg_from_rec(Polypool__V1__Handle *m, const struct handle_rec *
 void handle_msg_free(Polypool__V1__Handle *m);
 const char *handle_type_name(uint32_t type);
 
+/* Makes a client map shared memory whatever $POLYPOOL_NO_MAP says (the
+ * Python extension, whose objects are views on the mapping). */
+void client_no_map_off(pp_client *c);
+
 /* Segments for the Python extension (shared.c): a new one with the given
  * primitives, one attached by id or label, and its identity. */
 pp_status shm_new(pp_client *c, const char *label, size_t size, Polypool__V1__SyncInit **syncs,

@@ -418,6 +418,11 @@ pp_status pp_shm_write(pp_shm *s, size_t offset, const void *buf, size_t len)
     return client_rpc(s->c, &req, -1, NULL);
 }
 
+void client_no_map_off(pp_client *c)
+{
+    c->no_map = false;
+}
+
 uint64_t shm_id(const pp_shm *s)
 {
     return s->id;
@@ -1126,6 +1131,33 @@ char pp_array_typecode(const pp_array *a)
 size_t pp_array_itemsize(const pp_array *a)
 {
     return a ? pp_typecode_size(a->typecode) : 0;
+}
+
+static pp_status array_range(const pp_array *a, size_t first, size_t n, const char *fn)
+{
+    if (!a || first > pp_array_len(a) || n > pp_array_len(a) - first) {
+        error_set(PP_EINVAL, "%s: elements beyond the end of the array", fn);
+        return PP_EINVAL;
+    }
+    return PP_OK;
+}
+
+pp_status pp_array_read(pp_array *a, size_t first, size_t n, void *out)
+{
+    pp_status st = array_range(a, first, n, "pp_array_read");
+    if (st != PP_OK)
+        return st;
+    size_t isz = pp_typecode_size(a->typecode);
+    return pp_shm_read(a->seg, a->offset + first * isz, out, n * isz);
+}
+
+pp_status pp_array_write(pp_array *a, size_t first, size_t n, const void *in)
+{
+    pp_status st = array_range(a, first, n, "pp_array_write");
+    if (st != PP_OK)
+        return st;
+    size_t isz = pp_typecode_size(a->typecode);
+    return pp_shm_write(a->seg, a->offset + first * isz, in, n * isz);
 }
 
 pp_sync *pp_array_lock(pp_array *a)

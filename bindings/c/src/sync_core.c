@@ -190,6 +190,11 @@ bool pps_check(const struct pps *s, enum pps_kind kind)
 
 /* ---- locks ---------------------------------------------------------------- */
 
+/* When a failed try (no wait) may next look whether the holder is alive:
+ * at most every PPS_LIVENESS_MS per process, so that polling with
+ * acquire(block=False) stays cheap but still gets a dead holder's lock. */
+static _Atomic int64_t try_check_at;
+
 static int lock_slow(struct pps *s, uint32_t pid, const struct pps_wait *w)
 {
     int64_t next_check = pps_now_ms() + PPS_LIVENESS_MS;
@@ -202,8 +207,14 @@ static int lock_slow(struct pps *s, uint32_t pid, const struct pps_wait *w)
                 return holder == PPS_DEAD ? PP_EOWNERDEAD : PP_OK;
             continue;
         }
-        if (expired(w))
+        if (expired(w)) {
+            int64_t now = pps_now_ms(), at = atomic_load_explicit(&try_check_at, relaxed);
+            if (now >= at &&
+                atomic_compare_exchange_strong(&try_check_at, &at, now + PPS_LIVENESS_MS) &&
+                !pps_pid_alive(holder) && pps_lock_reclaim(s, holder))
+                continue;
             return PP_ETIMEDOUT;
+        }
         if (!(v & PPS_WAITERS)) {
             if (!atomic_compare_exchange_weak(&s->a, &v, v | PPS_WAITERS))
                 continue;

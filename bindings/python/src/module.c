@@ -1,6 +1,7 @@
 /* module.c - polypool._polypool: module set-up, the process's client,
  * errors and Function objects. See ext.h for the rules. */
 #include "ext.h"
+#include "internal.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -84,8 +85,12 @@ pp_client *ext_client(void)
     if (!client) {
         pp_client_opts o = { .output = output_cb, .name = NULL };
         st = pp_client_open_opts(&o, &client);
-        if (st == PP_OK)
+        if (st == PP_OK) {
             client_pid = getpid();
+            /* Python's shared objects are views on mapped memory:
+             * $POLYPOOL_NO_MAP (for C clients) does not apply here. */
+            client_no_map_off(client);
+        }
         else
             client = NULL;
     }
