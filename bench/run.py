@@ -3,9 +3,9 @@
 one run on one machine, and records the results in docs/benchmarks.md.
 
     /usr/bin/python3 bench/run.py [--build build] [--repeat 5] [--no-write]
-                                  [--python-only | --c-only]
+                                  [--python-only | --c-only | --shared-only]
 
-Two tables, each between its own markers in docs/benchmarks.md:
+Three tables, each between its own markers in docs/benchmarks.md:
 
 - The C client (bench/bench.c): polypool runs its C task function
   (bench/benchtasks.c) on the warm default pool of a private daemon with as
@@ -19,6 +19,13 @@ Two tables, each between its own markers in docs/benchmarks.md:
   mapped from Python (polypool.cfunc). When the polypool package is not
   importable from <build>/bindings/python, its column is skipped (the reason
   is printed) and multiprocessing is still measured.
+- Shared memory and synchronisation (bench/bench_shared.c for C,
+  bench/bench_shared.py for Python): Lock acquire + release, the seed
+  counter example (Value under its lock, 4 processes), Array element access
+  from a child, a 256 MiB SharedMemory filled by one process and summed by
+  another, and an Event ping-pong; polypool against multiprocessing's fork
+  context (and, in C, against the POSIX semaphore multiprocessing's locks
+  are made of).
 
 Each workload is repeated, the contenders interleaved so that they share the
 machine's noise, and the medians are reported with their ratios.
@@ -41,6 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PY_BEGIN, PY_END = "<!-- bench-py:begin -->", "<!-- bench-py:end -->"
+SH_BEGIN, SH_END = "<!-- bench-shared:begin -->", "<!-- bench-shared:end -->"
 
 # (name, args, metric, higher_is_better, target ratio vs fork or None)
 WORKLOADS = [
@@ -373,6 +381,184 @@ def bench_python(args, build, env, pp_ok, pp_why):
     return "\n".join(lines), failed
 
 
+# Shared memory and synchronisation. The Python workloads of
+# bench/bench_shared.py: (key, args); each run prints the metrics below.
+SH_PY = [
+    ("lock", ["--workload", "lock", "--n", "1000000"]),
+    ("counter", ["--workload", "counter", "--n", "1000000", "--procs", "4"]),
+    ("array", ["--workload", "array", "--n", "1000000"]),
+    ("array_lock", ["--workload", "array", "--n", "300000", "--lock"]),
+    ("shm", ["--workload", "shm", "--mib", "256"]),
+    ("event", ["--workload", "event", "--n", "5000"]),
+]
+SH_C_LOCK = ["lock", "10000000", "5"]          # N pairs per round, rounds
+SH_C_COUNTER = ["counter", "4", "1000000"]     # processes, increments each
+
+
+def fmt_unit(v, unit):
+    if v is None:
+        return "n/a"
+    if unit == "ns":
+        return f"{v:.1f} ns"
+    if unit == "us":
+        return f"{v:.1f} µs"
+    if unit == "s":
+        return f"{v * 1000:,.0f} ms" if v >= 0.1 else f"{v * 1000:.1f} ms"
+    return f"{v:,.0f}/s"
+
+
+def bench_shared(args, build, env, pp_ok, pp_why):
+    """The shared memory and synchronisation table: C (bench_shared) and
+    Python (bench_shared.py), polypool against multiprocessing's fork
+    context, interleaved, the order rotated each round."""
+    exe = os.path.join(build, "bench", "bench_shared")
+    py = [sys.executable, os.path.join(HERE, "bench_shared.py")]
+    if pp_ok:
+        # Pool alone is not enough: an older polypool may be importable.
+        p = subprocess.run([sys.executable, "-c", "import polypool, polypool.shared_memory; "
+                            "polypool.Lock, polypool.Event, polypool.Value, polypool.Array"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=60)
+        if p.returncode != 0:
+            pp_ok, pp_why = False, tail(p.stdout, 1)
+            print(f"bench: skipping polypool's Python shared contender: {pp_why}", flush=True)
+    impls = ["polypool", "fork"] if pp_ok else ["fork"]
+    failed = {}   # (impl, key) -> why
+    if not os.access(exe, os.X_OK):
+        failed[("polypool", "c_lock")] = failed[("polypool", "c_counter")] = \
+            f"{exe} is not built (ninja -C {build})"
+        print(f"bench: skipping the C shared benchmarks: {exe} is not built", flush=True)
+    c_runs = {"lock": [], "counter": []}
+    py_runs = {key: {k: [] for k in impls} for key, _ in SH_PY}
+
+    def one(impl, key, cmd):
+        if (impl, key) in failed:
+            return None
+        r, why = try_json(cmd, env)
+        if why:
+            failed[(impl, key)] = why
+            print(f"bench: {impl}, {key}: FAILED: {why}", file=sys.stderr, flush=True)
+        return r
+
+    t0 = time.monotonic()
+    for i in range(args.repeat):
+        order = impls[i % len(impls):] + impls[:i % len(impls)]
+        for key, wl in SH_PY:
+            for impl in order:
+                r = one(impl, key, py + ["--impl", impl] + wl)
+                if r:
+                    py_runs[key][impl].append(r)
+        for key, wl in (("lock", SH_C_LOCK), ("counter", SH_C_COUNTER)):
+            r = one("polypool", "c_" + key, [exe] + wl)
+            if r:
+                c_runs[key].append(r)
+        print(f"bench: shared, round {i + 1} of {args.repeat} "
+              f"({time.monotonic() - t0:.0f} s)", flush=True)
+
+    # Every run's figures, on the console: the tables show only medians.
+    for key, _ in SH_PY:
+        for impl in impls:
+            rs = py_runs[key][impl]
+            if rs:
+                metrics = [m for m in rs[0] if m.endswith(("_s", "_us", "seconds"))]
+                print(f"bench: shared {key}, {impl}: " + "; ".join(
+                    f"{m} " + " ".join(f"{r[m]:.4g}" for r in rs) for m in metrics))
+    for key, rs in c_runs.items():
+        if rs:
+            metrics = [m for m in rs[0] if m.endswith(("_ns", "seconds"))]
+            print(f"bench: shared C {key}: " + "; ".join(
+                f"{m} " + " ".join(f"{r[m]:.4g}" for r in rs) for m in metrics))
+
+    def py_med(key, impl, metric):
+        v = [r[metric] for r in py_runs[key].get(impl, [])]
+        return statistics.median(v) if v else None
+
+    def c_med(key, metric):
+        v = [r[metric] for r in c_runs[key]]
+        return statistics.median(v) if v else None
+
+    # (name, polypool, baseline, unit, higher_is_better, target text,
+    #  met: None (no target), or a function of (polypool, ratio))
+    rows = []
+
+    def row(name, pp, base, unit, higher, target=None, met=None, absolute=False):
+        """absolute: the target is on polypool's figure alone, not the ratio."""
+        ratio = None
+        if pp is not None and base is not None and pp > 0 and base > 0:
+            ratio = pp / base if higher else base / pp
+        ok = None
+        if met is not None:
+            ok = "n/a" if pp is None or (ratio is None and not absolute) \
+                else ("yes" if met(pp, ratio) else "**no**")
+        rows.append((name, fmt_unit(pp, unit), fmt_unit(base, unit),
+                     f"{ratio:.2f}×" if ratio is not None else "—", target or "—", ok or ""))
+
+    row("Lock acquire + release, **C**: `pp_sync_acquire(l, -1)` + `pp_sync_release(l)` "
+        "vs `sem_wait` + `sem_post` on a POSIX semaphore (what multiprocessing's locks are), "
+        "ns per pair",
+        c_med("lock", "pp_ns"), c_med("lock", "sem_ns"), "ns", False,
+        "≤ 50 ns", lambda v, r: v <= 50, absolute=True)
+    row("Lock, Python: `l.acquire(); l.release()`, pairs/s",
+        py_med("lock", "polypool", "acquire_release_per_s"),
+        py_med("lock", "fork", "acquire_release_per_s"), "rate", True,
+        "≥ 0.5×", lambda v, r: r >= 0.5)
+    row("Lock, Python: `with l: pass`, pairs/s",
+        py_med("lock", "polypool", "with_per_s"), py_med("lock", "fork", "with_per_s"),
+        "rate", True, "≥ 0.5×", lambda v, r: r >= 0.5)
+    mp_counter = py_med("counter", "fork", "seconds")
+    row("Seed counter, Python: `Value('i')`, 4 processes × 1,000,000 "
+        "`with counter.get_lock(): counter.value += 1`; wall time from `Value()` to the "
+        "last `join()`",
+        py_med("counter", "polypool", "seconds"), mp_counter, "s", False,
+        "≥ 1× (≤ mp's time)", lambda v, r: r >= 1.0)
+    row("Seed counter, **C** (4 forked children, `pp_array` 'i' under `pp_array_lock`) "
+        "vs multiprocessing's **Python** above",
+        c_med("counter", "seconds"), mp_counter, "s", False,
+        "≥ 10× (≤ 0.1× mp's time)", lambda v, r: r >= 10.0)
+    row("Seed counter, **C**: `pp_array_lock` vs a `sem_t` as the lock, both C (reference)",
+        c_med("counter", "seconds"), c_med("counter", "sem_seconds"), "s", False)
+    row("Array('d', 1000, lock=False): a child's `a[i % n] = a[i % n] + 1`, elements/s",
+        py_med("array", "polypool", "elements_per_s"),
+        py_med("array", "fork", "elements_per_s"), "rate", True,
+        "≥ 1×", lambda v, r: r >= 1.0)
+    row("Array('d', 1000) with its lock: the same, elements/s",
+        py_med("array_lock", "polypool", "elements_per_s"),
+        py_med("array_lock", "fork", "elements_per_s"), "rate", True,
+        "≥ 1×", lambda v, r: r >= 1.0)
+    row("SharedMemory, 256 MiB: create + fill (numpy float64 ones), one process",
+        py_med("shm", "polypool", "fill_s"), py_med("shm", "fork", "fill_s"), "s", False,
+        "≥ 0.9×", lambda v, r: r >= 0.9)
+    row("SharedMemory, 256 MiB: attach by name + sum (numpy), another process",
+        py_med("shm", "polypool", "read_s"), py_med("shm", "fork", "read_s"), "s", False,
+        "≥ 0.9×", lambda v, r: r >= 0.9)
+    row("Event ping-pong between two processes (two Events: set, wait, clear), "
+        "µs per round trip",
+        py_med("event", "polypool", "round_trip_us"), py_med("event", "fork", "round_trip_us"),
+        "us", False, "≥ 1× (≤ mp's)", lambda v, r: r >= 1.0)
+
+    lines = [SH_BEGIN, "",
+             f"Measured {datetime.date.today().isoformat()} on {machine()}; "
+             f"median of {args.repeat} runs, contenders interleaved (the order rotated "
+             "each round), each run a fresh process; import and connection are not "
+             "timed. Python: `import polypool as multiprocessing` "
+             "(`bench/bench_shared.py`) against multiprocessing's fork context "
+             "(Linux's default); C: `bench/bench_shared.c`. Ratios are oriented so that "
+             "> 1 means polypool is better.", ""]
+    if not pp_ok:
+        lines += [f"**polypool's Python column not measured**: the package is not importable "
+                  f"from `<build>/bindings/python` (`{pp_why}`).", ""]
+    lines += ["| workload | polypool | multiprocessing | ratio | target | met |",
+              "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append("| " + " | ".join(r) + " |")
+    if failed:
+        lines.append("")
+        for (impl, key), why in failed.items():
+            lines.append(f"- {impl} failed *{key}*: `{error_line(why)}`")
+    lines += ["", SH_END]
+    return "\n".join(lines), failed
+
+
 def write_region(doc, begin, end, table, after=None):
     """doc with the region begin..end replaced by table; a missing region is
     inserted right after the marker `after` when there is one, else at the end."""
@@ -393,7 +579,12 @@ def main():
     only.add_argument("--python-only", action="store_true",
                       help="only the Python client's table")
     only.add_argument("--c-only", action="store_true", help="only the C client's table")
+    only.add_argument("--shared-only", action="store_true",
+                      help="only the shared memory and synchronisation table")
     args = ap.parse_args()
+    run_c = not (args.python_only or args.shared_only)
+    run_py = not (args.c_only or args.shared_only)
+    run_shared = not (args.c_only or args.python_only)
     build = os.path.abspath(args.build)
     daemon = os.path.join(build, "runtime", "polypoold")
     worker = os.path.join(build, "runtime", "worker", "polypool-worker")
@@ -406,27 +597,32 @@ def main():
     env = dict(os.environ, POLYPOOL_ADDRESS=addr, POLYPOOL_NO_AUTOSTART="1",
                POLYPOOL_WORKER=worker, PYTHONPATH=os.pathsep.join(pypath))
     pp_ok, pp_why = False, "not asked for"
-    if not args.c_only:
+    if run_py or run_shared:
         pp_ok, pp_why = polypool_importable(env)
         if not pp_ok:
             print(f"bench: skipping polypool's Python contender: {pp_why}", flush=True)
     d = None
-    if not args.python_only or pp_ok:
+    if run_c or run_shared or pp_ok:
         d = subprocess.Popen([daemon, "--listen", addr, "--workers", str(os.cpu_count()),
                               "--worker", worker, "--log-level", "warn"], env=env)
     tables, failed = [], {}
     try:
-        if not args.python_only:
+        if run_c:
             tables.append((BEGIN, END, None, bench_c(args, build, env, d.pid)))
-        if not args.c_only:
-            if pp_ok:
-                cli = os.path.join(build, "runtime", "cli", "polypool")
-                wait_for(lambda: subprocess.run([cli, "status"], env=env,
-                                                stdout=subprocess.DEVNULL,
-                                                stderr=subprocess.DEVNULL).returncode == 0,
-                         10, "the daemon")
+        if d and not run_c:
+            cli = os.path.join(build, "runtime", "cli", "polypool")
+            wait_for(lambda: subprocess.run([cli, "status"], env=env,
+                                            stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL).returncode == 0,
+                     10, "the daemon")
+        if run_py:
             table, failed = bench_python(args, build, env, pp_ok, pp_why)
             tables.append((PY_BEGIN, PY_END, END, table))
+        if run_shared:
+            table, sh_failed = bench_shared(args, build, env, pp_ok, pp_why)
+            failed.update({(impl, "shared: " + key): why
+                           for (impl, key), why in sh_failed.items()})
+            tables.append((SH_BEGIN, SH_END, PY_END, table))
     finally:
         if d:
             d.terminate()

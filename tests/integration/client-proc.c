@@ -20,6 +20,8 @@
  *                                      acquires it (an RLock twice), prints
  *                                      "held <pid>" and waits to be killed;
  *                                      with POLYPOOL_NO_MAP=1, through the daemon
+ *   client-proc URL hold POOL close    the same, but closes its client (ending
+ *                                      its session) before it says "held"
  *
  * Exit codes: 0 success; a pp_status (1..25) when a call failed with it;
  * 100 a wrong or missing result; 101 bad usage or setup.
@@ -28,9 +30,11 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "polypool.h"
@@ -217,8 +221,17 @@ static int do_hang(pp_client *c)
 
 /* ---- shared memory ---- */
 
+/* A helper that waits to be killed must not outlive a test that failed. */
+static void die_with_parent(void)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1)
+        exit(101);
+}
+
 static int do_shmhold(pp_client *c)
 {
+    die_with_parent();
     pp_shm *named = NULL, *anon = NULL;
     pp_sync *lock = NULL;
     pp_array *arr = NULL;
@@ -239,8 +252,9 @@ static int do_shmhold(pp_client *c)
         pause();
 }
 
-static int do_hold(pp_client *c, const char *pool)
+static int do_hold(pp_client *c, const char *pool, bool close_client)
 {
+    die_with_parent();
     pp_pool *p = NULL;
     pp_status st = pp_pool_attach(c, pool, &p);
     if (st != PP_OK) {
@@ -265,6 +279,15 @@ static int do_hold(pp_client *c, const char *pool)
             fprintf(stderr, "client-proc: hold: acquire: %s\n", pp_status_name(st));
             return st;
         }
+    }
+    if (close_client) {
+        /* The lock stays held by this process. */
+        pp_sync_free(s);
+        pp_value_free(h);
+        pp_value_free(args);
+        pp_func_free(f);
+        pp_pool_free(p);
+        pp_client_close(c);
     }
     printf("held %d\n", (int)getpid());
     fflush(stdout);
@@ -331,7 +354,9 @@ int main(int argc, char **argv)
     } else if (strcmp(what, "shmhold") == 0) {
         rc = do_shmhold(c);
     } else if (strcmp(what, "hold") == 0 && argc == 4) {
-        rc = do_hold(c, argv[3]);
+        rc = do_hold(c, argv[3], false);
+    } else if (strcmp(what, "hold") == 0 && argc == 5 && strcmp(argv[4], "close") == 0) {
+        rc = do_hold(c, argv[3], true);
     }
     pp_pool_free(p);
     pp_client_close(c);

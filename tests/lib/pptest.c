@@ -323,3 +323,39 @@ EXPORT int pt_shm_write(const pp_value *args, pp_value *result)
         return pp_task_fail(result, "pt_shm_write: %s", pp_status_name(st));
     return pp_value_set_int(result, (int64_t)size) == PP_OK ? 0 : 1;
 }
+
+/* ---- for tests/python/test_shared.py and test_sync.py ----------------------- */
+
+/* pt_py_array_inc(array): under the passed Value's or Array's lock, adds 1
+ * to every element (typecode 'i', 'l' or 'q') and returns the sum of the
+ * new values. */
+EXPORT int pt_py_array_inc(const pp_value *args, pp_value *result)
+{
+    pp_array *a = NULL;
+    pp_status st = pp_array_from_value(NULL, pp_value_at(args, 0), &a);
+    if (st != PP_OK)
+        return pp_task_fail(result, "pt_py_array_inc: %s", pp_status_name(st));
+    pp_sync *l = pp_array_lock(a);
+    char tc = pp_array_typecode(a);
+    void *data = pp_array_data(a);
+    if (!l || !data || (tc != 'i' && tc != 'l' && tc != 'q')) {
+        pp_array_free(a);
+        return pp_task_fail(result, "pt_py_array_inc: want a locked 'i', 'l' or 'q' array");
+    }
+    if ((st = pp_sync_acquire(l, -1)) != PP_OK) {
+        pp_array_free(a);
+        return pp_task_fail(result, "pt_py_array_inc: acquire: %s", pp_status_name(st));
+    }
+    int64_t sum = 0;
+    for (size_t i = 0; i < pp_array_len(a); i++) {
+        if (tc == 'i')
+            sum += ++((int32_t *)data)[i];
+        else
+            sum += ++((int64_t *)data)[i];
+    }
+    st = pp_sync_release(l);
+    pp_array_free(a);
+    if (st != PP_OK)
+        return pp_task_fail(result, "pt_py_array_inc: release: %s", pp_status_name(st));
+    return pp_value_set_int(result, sum) == PP_OK ? 0 : 1;
+}

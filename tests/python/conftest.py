@@ -11,6 +11,7 @@ never autostart another one (POLYPOOL_NO_AUTOSTART=1).
 """
 import ctypes
 import faulthandler
+import gc
 import importlib
 import os
 import shutil
@@ -26,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from helpers import IS_POLYPOOL, MODULE, wait_until  # noqa: E402
+from helpers import IS_POLYPOOL, MODULE, shm_entries, wait_until  # noqa: E402
 
 BUILD_DIR = os.environ.get("POLYPOOL_BUILD_DIR")
 BINDINGS_DIR = os.path.join(BUILD_DIR, "bindings", "python") if BUILD_DIR else None
@@ -94,6 +95,13 @@ def pytest_runtest_protocol(item, nextitem):
     finally:
         faulthandler.cancel_dump_traceback_later()
         timer.cancel()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if call.when == "call":
+        item.pp_call_failed = outcome.get_result().failed
 
 
 def _die_with_parent():
@@ -218,3 +226,29 @@ def daemon_pid(polypool_daemon):
     """The pid of the session's polypoold (the parent of the Python hosts it
     spawns itself; forked hosts have its fork server as parent)."""
     return _daemon["proc"].pid
+
+
+@pytest.fixture
+def no_leaked_segments(request, polypool_daemon):
+    """Fails a test that leaves a segment of the session daemon in /dev/shm
+    once it has returned and its objects are collected (polypool only;
+    SharedMemory blocks must be unlinked)."""
+    if not IS_POLYPOOL:
+        yield
+        return
+    pid = _daemon["proc"].pid
+    before = shm_entries(pid)
+    yield
+    if getattr(request.node, "pp_call_failed", False) or \
+            request.node.get_closest_marker("shm_held_by_workers"):
+        return      # the failure's traceback may hold its objects
+
+    def leftover():
+        gc.collect()
+        return shm_entries(pid) - before
+
+    if wait_until(lambda: not leftover(), timeout=10.0):
+        return
+    left = leftover()
+    if left:
+        pytest.fail("segments left in /dev/shm after the test: %s" % sorted(left))

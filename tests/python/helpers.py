@@ -55,3 +55,9 @@ def wait_until(predicate, timeout=10.0, interval=0.01):
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+def shm_entries(daemon_pid):
+    """The /dev/shm entries of the segments of the daemon with that pid."""
+    prefix = "polypool.%d.%d." % (os.getuid(), daemon_pid)
+    return {name for name in os.listdir("/dev/shm") if name.startswith(prefix)}

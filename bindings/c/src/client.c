@@ -762,6 +762,9 @@ void pp_client_close(pp_client *c)
         return;
     }
     atomic_store(&c->closing, true);
+    /* Segments, primitives and arrays may outlive their client: they stay
+     * mapped, and the daemon drops their references with the session. */
+    shm_forget_client(c);
     future_collector_stop(c);
     nng_close(c->sock);
     client_destroy(c);

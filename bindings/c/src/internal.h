@@ -65,6 +65,9 @@ pp_status handle_msg_from_rec(Polypool__V1__Handle *m, const struct handle_rec *
 void handle_msg_free(Polypool__V1__Handle *m);
 const char *handle_type_name(uint32_t type);
 
+/* The client is closing: its segments forget it (shared.c). */
+void shm_forget_client(pp_client *c);
+
 /* Makes a client map shared memory whatever $POLYPOOL_NO_MAP says (the
  * Python extension, whose objects are views on the mapping). */
 void client_no_map_off(pp_client *c);

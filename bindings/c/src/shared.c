@@ -165,7 +165,10 @@ static pp_value *handle_value(struct handle_rec *h)
 
 struct pp_shm {
     atomic_uint refs;        /* pp_shm_close, and the objects that use it */
-    pp_client *c;            /* NULL: no daemon reference (inside a task) */
+    /* NULL: no daemon reference (inside a task, or the client closed).
+     * Guarded by held_mu while the segment is on the held list. */
+    pp_client *c;
+    pp_shm *prev, *next;     /* the held list: segments with a daemon reference */
     uint64_t id;
     char *name, *label;
     size_t size;
@@ -189,14 +192,61 @@ static void shm_release_ref(pp_client *c, uint64_t id)
     client_rpc(c, &req, 5000, NULL);
 }
 
+/* Segments holding a daemon reference, so that closing their client can
+ * make them forget it (they may be freed after it). */
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+static pp_shm *held;
+
+static void held_add(pp_shm *s)
+{
+    pthread_mutex_lock(&held_mu);
+    s->prev = NULL;
+    s->next = held;
+    if (held)
+        held->prev = s;
+    held = s;
+    pthread_mutex_unlock(&held_mu);
+}
+
+static void held_unlink_locked(pp_shm *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        held = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
+void shm_forget_client(pp_client *c)
+{
+    pthread_mutex_lock(&held_mu);
+    for (pp_shm *s = held, *next; s; s = next) {
+        next = s->next;
+        if (s->c == c) {
+            s->c = NULL;
+            held_unlink_locked(s);
+        }
+    }
+    pthread_mutex_unlock(&held_mu);
+}
+
 static void shm_unref(pp_shm *s)
 {
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
     if (s->base)
         munmap(s->base, s->size);
-    if (s->c)
-        shm_release_ref(s->c, s->id);
+    pp_client *c = NULL;
+    pthread_mutex_lock(&held_mu);
+    if (s->c) {
+        c = s->c;
+        held_unlink_locked(s);
+    }
+    pthread_mutex_unlock(&held_mu);
+    if (c)
+        shm_release_ref(c, s->id);
     free(s->name);
     free(s->label);
     free(s);
@@ -253,6 +303,8 @@ static pp_status shm_open_desc(pp_client *c, uint64_t id, const char *name, cons
     s->c = c;
     s->id = id;
     s->size = size;
+    if (c)
+        held_add(s);
     if (!c || !c->no_map) {
         pp_status st = map_segment(name, size, &s->base);
         if (st != PP_OK) {
@@ -371,6 +423,14 @@ static pp_status bounds(const pp_shm *s, size_t offset, size_t len)
     return PP_OK;
 }
 
+/* An unmapped object works through its client, which must still be open. */
+static pp_status rpc_client(const pp_shm *s, pp_client **c)
+{
+    if (!(*c = s->c))
+        return fail(PP_ECLOSED, "%s", "the client this object was opened with is closed");
+    return PP_OK;
+}
+
 pp_status pp_shm_read(pp_shm *s, size_t offset, void *buf, size_t len)
 {
     pp_status st = bounds(s, offset, len);
@@ -388,7 +448,8 @@ pp_status pp_shm_read(pp_shm *s, size_t offset, void *buf, size_t len)
     req.op_case = POLYPOOL__V1__REQUEST__OP_SHM_READ;
     req.shm_read = &rd;
     Polypool__V1__Reply *r;
-    if ((st = client_rpc(s->c, &req, -1, &r)) != PP_OK)
+    pp_client *c;
+    if ((st = rpc_client(s, &c)) != PP_OK || (st = client_rpc(c, &req, -1, &r)) != PP_OK)
         return st;
     if (r->result_case != POLYPOOL__V1__REPLY__RESULT_SHM_DATA || r->shm_data->data.len != len)
         st = fail(PP_EPROTO, "%s", "the daemon's reply has the wrong length");
@@ -415,7 +476,10 @@ pp_status pp_shm_write(pp_shm *s, size_t offset, const void *buf, size_t len)
     wr.data.len = len;
     req.op_case = POLYPOOL__V1__REQUEST__OP_SHM_WRITE;
     req.shm_write = &wr;
-    return client_rpc(s->c, &req, -1, NULL);
+    pp_client *c;
+    if ((st = rpc_client(s, &c)) != PP_OK)
+        return st;
+    return client_rpc(c, &req, -1, NULL);
 }
 
 void client_no_map_off(pp_client *c)
@@ -755,8 +819,17 @@ static pp_status sync_rpc_full(pp_sync *s, Polypool__V1__SyncOpKind op, int time
      * shortest one (the daemon tries once before it parks a wait). */
     if (timeout_ms >= 0)
         req.timeout_ms = timeout_ms > 0 ? (uint64_t)timeout_ms : 1;
+    /* A condition or barrier wait ends only once the daemon has taken the
+     * lock back for this thread, which may be long after the timeout: give
+     * up on the reply earlier and the lock is taken behind our back. */
+    bool relocks = op == POLYPOOL__V1__SYNC_OP_KIND__SYNC_COND_WAIT ||
+                   op == POLYPOOL__V1__SYNC_OP_KIND__SYNC_BARRIER_WAIT;
     Polypool__V1__Reply *r = NULL;
-    pp_status st = client_rpc(s->seg->c, &req, timeout_ms < 0 ? -1 : timeout_ms, &r);
+    pp_client *c;
+    pp_status st = rpc_client(s->seg, &c);
+    if (st != PP_OK)
+        return st;
+    st = client_rpc(c, &req, timeout_ms < 0 || relocks ? -1 : timeout_ms, &r);
     if (st != PP_OK)
         return st;
     if (res && r->result_case == POLYPOOL__V1__REPLY__RESULT_SYNC) {

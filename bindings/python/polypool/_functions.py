@@ -65,13 +65,19 @@ _by_fn = {}     # fn -> (env, Function or None, spec)
 def _named(fn, env):
     """The Function for a module-level fn, or None when fn cannot be
     found by name."""
-    hit = _by_fn.get(fn)
+    try:
+        hit = _by_fn.get(fn)
+    except TypeError:       # an unhashable callable object: it has no name
+        return None
     if hit is not None and hit[0] is env:
         return hit[1]
     f = _named_uncached(fn, env)
-    if len(_by_fn) > 4096:
-        _by_fn.clear()
-    _by_fn[fn] = (env, f, [fn.__module__, fn.__qualname__] if f is not None else None)
+    # Only named functions are cached: a partial or a bound method in the
+    # cache would keep what it holds alive (a Value, a Lock, a big array).
+    if f is not None:
+        if len(_by_fn) > 4096:
+            _by_fn.clear()
+        _by_fn[fn] = (env, f, [fn.__module__, fn.__qualname__])
     return f
 
 

@@ -27,6 +27,11 @@ SLOT = 64
 
 _segments = weakref.WeakValueDictionary()
 
+# Counts the shared objects this process rebuilt (segment() calls, and
+# SharedMemory attaches): _worker does not cache a callable whose unpickling
+# rebuilt one, which would keep its segment alive as long as the worker.
+rebuilds = 0
+
 
 def new_segment(size, syncs=(), label=""):
     """A new segment of `size` bytes with primitives initialised: syncs is
@@ -38,6 +43,8 @@ def new_segment(size, syncs=(), label=""):
 
 def segment(seg_id):
     """The segment with that id, mapped once per process."""
+    global rebuilds
+    rebuilds += 1
     seg = _segments.get(seg_id)
     if seg is None:
         seg = _polypool.shm_attach(id=seg_id)

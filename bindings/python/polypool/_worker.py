@@ -68,14 +68,26 @@ def resolve(module, qualname):
 _pickled = {}
 
 
+def _load_callable(blob):
+    """Unpickles a callable sent pickled, cached by its pickle unless it
+    holds a shared object (a partial over a Value, a Lock...): the cache
+    would keep that object's segment alive as long as this worker."""
+    import pickle
+    from . import _shared
+    before = _shared.rebuilds
+    fn = pickle.loads(blob)
+    if _shared.rebuilds == before:
+        if len(_pickled) > 256:
+            _pickled.clear()
+        _pickled[blob] = fn
+    return fn
+
+
 def call_pickled(blob, *args):
     """Runs a callable sent pickled (a partial, a bound method...)."""
     fn = _pickled.get(blob)
     if fn is None:
-        import pickle
-        if len(_pickled) > 256:
-            _pickled.clear()
-        fn = _pickled[blob] = pickle.loads(blob)
+        fn = _load_callable(blob)
     return fn(*args)
 
 
@@ -88,7 +100,7 @@ def run_chunk(spec, star, blob):
     fn = _pickled.get(spec) if isinstance(spec, bytes) else None
     if fn is None:
         if isinstance(spec, bytes):
-            fn = _pickled[spec] = pickle.loads(spec)
+            fn = _load_callable(spec)
         else:
             fn = resolve(spec[0], spec[1])
     items = pickle.loads(blob)

@@ -67,6 +67,7 @@ class SharedMemory:
         self._init(seg, label)
 
     def _init(self, seg, label):
+        _shared.rebuilds += 1
         self._seg = seg
         self._name = label
         self._size = seg.size

@@ -15,6 +15,7 @@ Beyond multiprocessing:
 - primitives may be passed to Pool tasks and through queues at any time,
   not only to Process children at creation.
 """
+import errno
 import os
 import threading
 
@@ -119,7 +120,8 @@ def _check_value(value):
     if not isinstance(value, int):
         raise TypeError("an integer is required (got type %s)" % type(value).__name__)
     if value < 0:
-        raise ValueError("semaphore initial value must be >= 0")
+        # As multiprocessing (sem_open fails): OSError(EINVAL), not ValueError.
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
     if value > SEM_VALUE_MAX:
         raise OverflowError("semaphore initial value is too large")
 
