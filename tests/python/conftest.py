@@ -239,8 +239,7 @@ def no_leaked_segments(request, polypool_daemon):
     pid = _daemon["proc"].pid
     before = shm_entries(pid)
     yield
-    if getattr(request.node, "pp_call_failed", False) or \
-            request.node.get_closest_marker("shm_held_by_workers"):
+    if getattr(request.node, "pp_call_failed", False):
         return      # the failure's traceback may hold its objects
 
     def leftover():

@@ -486,7 +486,6 @@ def test_shared_memory_pickle(mp, shared_memory):
         pickle.loads(data)
 
 
-@pytest.mark.shm_held_by_workers
 def test_shared_memory_to_pool_tasks(mp, pool, shared_memory):
     shm = shared_memory.SharedMemory(create=True, size=32)
     try:
@@ -565,7 +564,6 @@ def test_shareable_list_unsupported_type_and_trailing_nul(mp, shared_memory):
         empty.shm.close()
 
 
-@pytest.mark.shm_held_by_workers
 def test_shareable_list_attach_and_children(mp, shared_memory, child_call, pool):
     sl = shared_memory.ShareableList([1, 2.0, "three", b"four", None])
     try:
@@ -690,8 +688,6 @@ def _gone(daemon_pid, entries):
 
 @pytest.mark.polypool_only
 def test_all_entries_gone_after_objects_deleted(mp, shared_memory, daemon_pid):
-    # Only pool workers holding a SharedMemory of an earlier test (see
-    # shm_held_by_workers) may hold segments now.
     gc.collect()
     before = shm_entries(daemon_pid)
     objs = [mp.Value("i"), mp.Value("d", lock=False), mp.Array("i", 100), mp.RawValue("q"),
@@ -752,9 +748,6 @@ def test_entries_gone_after_partials_to_pool_tasks(mp, pool, daemon_pid):
 
 
 @pytest.mark.polypool_only
-@pytest.mark.shm_held_by_workers
-@pytest.mark.xfail(strict=True, reason="known issue: a pool worker that attached a "
-                   "SharedMemory holds it until the worker exits, even once it is unlinked")
 def test_shared_memory_gone_after_pool_task_and_unlink(mp, pool, shared_memory, daemon_pid):
     before = shm_entries(daemon_pid)
     shm = shared_memory.SharedMemory(create=True, size=10)

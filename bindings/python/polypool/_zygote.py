@@ -114,13 +114,25 @@ _zygotes = {}
 _zlock = threading.Lock()
 
 
+def _close_all():
+    """At exit: the helpers see EOF and exit; no socket is left to warn."""
+    for z in _zygotes.values():
+        z.sock.close()
+
+
 def get(env, environ):
-    """The helper for env, started on first use (and again if it died)."""
+    """The helper for env, started on first use (and again if it died).
+    Environment variables do not count: each fork request carries them
+    (a program that sets one must not get a new helper each time)."""
+    key = (env[0], tuple(env[1])) + tuple(env[2:5])
     with _zlock:
-        z = _zygotes.get(id(env))
-        if z is None or z[0] is not env or z[1].dead:
-            z = _zygotes[id(env)] = (env, Zygote(env, environ))
-        return z[1]
+        z = _zygotes.get(key)
+        if z is None or z.dead:
+            if not _zygotes:
+                import atexit
+                atexit.register(_close_all)
+            z = _zygotes[key] = Zygote(env, environ)
+        return z
 
 
 # ---- the helper side ----------------------------------------------------------

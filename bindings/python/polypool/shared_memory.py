@@ -1,11 +1,14 @@
 """SharedMemory and ShareableList, as multiprocessing.shared_memory.
 
 The segment is created by the polypool daemon, which keeps it while any
-process holds it: the creator and every process that attached it hold it
-until they ``unlink()`` it or exit. So a segment outlives ``close()`` (it
-can still be attached by name, as under multiprocessing) and nothing is
-left in /dev/shm once every holder has exited, even if one was killed:
-there is no resource tracker to warn about leaks, because there are none.
+process holds it. The creating process holds it until it calls
+``unlink()`` or exits, so a segment outlives the creator's ``close()``
+and can still be attached by name, as under multiprocessing. A process
+that attached it holds it while its SharedMemory is open (until
+``close()``, or until the object is collected), so a pool worker that
+attached one for a task does not keep it alive afterwards. Nothing is left
+in /dev/shm once every holder is gone, even if one was killed: there is no
+resource tracker to warn about leaks, because there are none.
 """
 import errno
 import os
@@ -21,9 +24,9 @@ __all__ = ["SharedMemory", "ShareableList"]
 _NAME_PREFIX = "psm_"
 _NAME_BYTES = 4        # "psm_" + 8 hex digits: 12 characters, as multiprocessing
 
-# Segments this process created or attached, by name: held until unlink()
-# or exit, as a segment is under multiprocessing until it is unlinked.
-_held = {}
+# Segments this process created, by name: held until unlink() or exit, as
+# a segment is under multiprocessing until it is unlinked.
+_created = {}
 
 
 class SharedMemory:
@@ -65,6 +68,8 @@ class SharedMemory:
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT),
                                         name) from None
         self._init(seg, label)
+        if create:
+            _created[label] = seg
 
     def _init(self, seg, label):
         _shared.rebuilds += 1
@@ -72,8 +77,6 @@ class SharedMemory:
         self._name = label
         self._size = seg.size
         self._buf = memoryview(seg)
-        if label:
-            _held.setdefault(label, []).append(seg)
 
     @classmethod
     def _from_segment(cls, seg_id):
@@ -97,6 +100,8 @@ class SharedMemory:
     @property
     def _pp_handle(self):
         seg = self._seg
+        if seg is None:
+            raise ValueError("the SharedMemory is closed")
         return (_shared.SEGMENT, seg.id, seg.path, 0, seg.size, "", 0, 0, 0, "", 0, 0,
                 self._name or "")
 
@@ -125,6 +130,8 @@ class SharedMemory:
             self._buf = None
         if self._seg is not None:
             self._seg.unmap()
+            # The creator's hold stays (in _created) until unlink() or exit.
+            self._seg = None
 
     def unlink(self):
         """Removes the name: the block goes once no process holds it."""
@@ -136,7 +143,7 @@ class SharedMemory:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT),
                                     self._name) from None
         finally:
-            _held.pop(self._name, None)
+            _created.pop(self._name, None)
 
 
 class ShareableList(_mpshm.ShareableList):
