@@ -964,7 +964,7 @@ static nng_msg *h_shm_create(struct session *s, const Polypool__V1__Request *rq)
     const Polypool__V1__ShmCreate *cr = rq->shm_create;
     struct shm_sync_init *si = NULL;
     if (cr->n_syncs) {
-        if (cr->n_syncs > cr->size / PPS_SLOT)
+        if (cr->n_syncs > cr->size / PPS_SLOT + 1)
             return reply_status(rq->id, WS_EINVAL, "more primitives than fit in the segment");
         si = calloc(cr->n_syncs, sizeof *si);
         if (!si)
@@ -974,12 +974,27 @@ static nng_msg *h_shm_create(struct session *s, const Polypool__V1__Request *rq)
             si[i].offset = cr->syncs[i]->offset;
             si[i].value = cr->syncs[i]->value;
             si[i].max = cr->syncs[i]->max;
+            si[i].capacity = cr->syncs[i]->capacity;
+        }
+    }
+    struct shm_closer *cl = NULL;
+    if (cr->n_closers) {
+        if (cr->n_closers > 64 || !(cl = calloc(cr->n_closers, sizeof *cl))) {
+            free(si);
+            return reply_status(rq->id, cr->n_closers > 64 ? WS_EINVAL : WS_ENOMEM,
+                                "at most 64 closers");
+        }
+        for (size_t i = 0; i < cr->n_closers; i++) {
+            cl[i].target = cr->closers[i]->target;
+            cl[i].offset = cr->closers[i]->offset;
+            cl[i].flags = cr->closers[i]->flags;
         }
     }
     struct segment *g;
     const char *why = NULL;
-    int st = shm_create(s, cr->size, cr->label, si, cr->n_syncs, &g, &why);
+    int st = shm_create(s, cr->size, cr->label, si, cr->n_syncs, cl, cr->n_closers, &g, &why);
     free(si);
+    free(cl);
     if (st != WS_OK)
         return reply_status(rq->id, st, "%s", why ? why : "");
     return segment_reply(rq->id, g);

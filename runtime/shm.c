@@ -14,13 +14,14 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ring.h"
 #include "loop.h"
 #include "session.h"
 #include "sync_core.h"
 #include "wire.h"
 
 /* HandleType numbers of the primitives (polypool.proto). */
-enum { H_LOCK = 2, H_RLOCK, H_SEM, H_BSEM, H_EVENT, H_COND, H_BARRIER };
+enum { H_LOCK = 2, H_RLOCK, H_SEM, H_BSEM, H_EVENT, H_COND, H_BARRIER, H_VALUE, H_QUEUE };
 
 static struct list segments = { &segments, &segments };
 static struct idmap by_id;
@@ -67,6 +68,15 @@ static void seg_free(struct segment *g)
 {
     list_del(&g->link);
     idmap_del(&by_id, g->id);
+    /* A pipe end: its peer learns that this end is gone. */
+    for (size_t i = 0; i < g->n_closers; i++) {
+        struct shm_closer *c = &g->closers[i];
+        struct segment *t = idmap_get(&by_id, c->target);
+        if (t && c->offset <= t->size && t->size - c->offset >= RING_DATA_OFF &&
+            ring_check((char *)t->base + c->offset, t->size - c->offset))
+            ring_set_flags((char *)t->base + c->offset, c->flags);
+    }
+    free(g->closers);
     if (g->base)
         munmap(g->base, g->size);
     shm_unlink(g->name);
@@ -121,6 +131,15 @@ static int init_syncs(struct segment *g, const struct shm_sync_init *syncs, size
             *why = "a primitive's offset is not a multiple of 64 inside the segment";
             return WS_EINVAL;
         }
+        if (si->type == H_QUEUE) {
+            if (si->capacity < 64 || si->capacity > g->size ||
+                ring_size(si->capacity) > g->size - si->offset) {
+                *why = "a ring's capacity is under 64 bytes or over the segment";
+                return WS_EINVAL;
+            }
+            n_locks += 2;
+            continue;
+        }
         if (!pps_kind_of(si->type)) {
             *why = "unknown primitive type";
             return WS_EINVAL;
@@ -146,6 +165,13 @@ static int init_syncs(struct segment *g, const struct shm_sync_init *syncs, size
     }
     for (size_t i = 0; i < n; i++) {
         const struct shm_sync_init *si = &syncs[i];
+        if (si->type == H_QUEUE) {
+            /* Its writers' and readers' locks come first (ring.h). */
+            ring_init((char *)g->base + si->offset, si->capacity, si->value);
+            g->locks[g->n_locks++] = si->offset;
+            g->locks[g->n_locks++] = si->offset + PPS_SLOT;
+            continue;
+        }
         pps_init((struct pps *)((char *)g->base + si->offset), pps_kind_of(si->type), si->value,
                  si->max);
         if (si->type == H_LOCK || si->type == H_RLOCK)
@@ -156,8 +182,15 @@ static int init_syncs(struct segment *g, const struct shm_sync_init *syncs, size
 
 int shm_create(struct session *s, uint64_t size, const char *label,
                const struct shm_sync_init *syncs, size_t n_syncs,
+               const struct shm_closer *closers, size_t n_closers,
                struct segment **out, const char **why)
 {
+    for (size_t i = 0; i < n_closers; i++) {
+        if (!shm_held(s, closers[i].target)) {
+            *why = "a closer's target is not a segment the session holds";
+            return WS_EINVAL;
+        }
+    }
     if (size == 0) {
         *why = "the size must be positive";
         return WS_EINVAL;
@@ -218,6 +251,15 @@ int shm_create(struct session *s, uint64_t size, const char *label,
     list_push_back(&segments, &g->link);
     total_bytes += g->size;
     int st = init_syncs(g, syncs, n_syncs, why);
+    if (st == WS_OK && n_closers) {
+        if ((g->closers = calloc(n_closers, sizeof *g->closers))) {
+            memcpy(g->closers, closers, n_closers * sizeof *closers);
+            g->n_closers = n_closers;
+        } else {
+            st = WS_ENOMEM;
+            *why = "out of memory";
+        }
+    }
     if (st == WS_OK && (idmap_put(&by_id, g->id, g) < 0 || ref_add(s, g) < 0)) {
         st = WS_ENOMEM;
         *why = "out of memory";

@@ -36,13 +36,22 @@ struct segment {
     uint64_t refs;            /* over every session */
     uint64_t *locks;          /* offsets of its LOCK and RLOCK slots */
     size_t n_locks;
+    struct shm_closer *closers;   /* run when it goes */
+    size_t n_closers;
     struct list link;
 };
 
 struct shm_sync_init {
-    uint32_t type;            /* a HandleType: HANDLE_LOCK .. HANDLE_BARRIER */
+    uint32_t type;            /* a HandleType: HANDLE_LOCK .. HANDLE_BARRIER, HANDLE_QUEUE */
     uint64_t offset;
     uint32_t value, max;
+    uint64_t capacity;        /* HANDLE_QUEUE: a ring's data bytes */
+};
+
+/* What to tell a ring when a segment goes (ShmCreate.closers). */
+struct shm_closer {
+    uint64_t target, offset;
+    uint32_t flags;
 };
 
 /* The largest segment ShmCreate accepts. */
@@ -59,6 +68,7 @@ void shm_fini(void);
  * failure *why says what was wrong. */
 int shm_create(struct session *s, uint64_t size, const char *label,
                const struct shm_sync_init *syncs, size_t n_syncs,
+               const struct shm_closer *closers, size_t n_closers,
                struct segment **out, const char **why);
 /* Takes a reference for s on the segment with that id, or that label. */
 int shm_attach(struct session *s, uint64_t id, const char *label, struct segment **out);

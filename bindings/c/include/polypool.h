@@ -485,6 +485,8 @@ typedef enum pp_handle_type {
     PP_H_CONDITION = 7,
     PP_H_BARRIER = 8,
     PP_H_VALUE = 9,        /* a pp_array (a Value or an Array) */
+    PP_H_QUEUE = 10,       /* a pp_queue */
+    PP_H_CONNECTION = 11,  /* a pp_conn (a pipe end) */
 } pp_handle_type;
 
 /* The type of the object a PP_HANDLE value refers to; PP_H_NONE for any
@@ -624,6 +626,79 @@ pp_sync *pp_array_lock(pp_array *a);
 void pp_array_free(pp_array *a);
 pp_value *pp_array_to_value(const pp_array *a);
 pp_status pp_array_from_value(pp_client *c, const pp_value *v, pp_array **out);
+
+/* ---- Queues and pipes --------------------------------------------------------
+ *
+ * multiprocessing's Queue, JoinableQueue and Pipe, shared by every process
+ * (C or Python) that holds them. A queue is a message ring in a daemon
+ * segment: put and get copy to and from shared memory, no call to the
+ * daemon. Items are Values (a Python program's objects arrive pickled,
+ * PP_PICKLE, unless they are plain ints, strings, lists...). An item a
+ * process has not taken is never lost when another process dies: a
+ * consumer killed mid-get leaves the item in the queue.
+ */
+
+typedef struct pp_queue pp_queue;
+
+typedef struct pp_queue_opts {
+    size_t maxsize;        /* most items at once; 0: no limit */
+    size_t capacity;       /* bytes of ring; 0: 1 MiB. Larger items stream through */
+    bool joinable;         /* task_done() and join() (JoinableQueue) */
+} pp_queue_opts;
+
+/* opts may be NULL. */
+pp_status pp_queue_create(pp_client *c, const pp_queue_opts *opts, pp_queue **out);
+/* Puts a copy of item. PP_ETIMEDOUT (full: maxsize items, or the ring's
+ * bytes), PP_ECLOSED (pp_queue_close was called). */
+pp_status pp_queue_put(pp_queue *q, const pp_value *item, int timeout_ms);
+/* Takes the next item (caller frees). PP_ETIMEDOUT (empty), PP_ECLOSED
+ * (closed and empty: a blocked get returns it at once on close). */
+pp_status pp_queue_get(pp_queue *q, int timeout_ms, pp_value **item);
+/* Puts the items of a LIST in order; *n_put says how many went in. */
+pp_status pp_queue_put_many(pp_queue *q, const pp_value *items, int timeout_ms,
+                            size_t *n_put);
+/* Waits for one item, then takes up to max - 1 more that are there: a
+ * LIST of 1 to max items. */
+pp_status pp_queue_get_many(pp_queue *q, size_t max, int timeout_ms, pp_value **items);
+size_t pp_queue_qsize(pp_queue *q);
+bool pp_queue_empty(pp_queue *q);
+bool pp_queue_full(pp_queue *q);
+/* Closes the queue for every process: puts fail with PP_ECLOSED; gets
+ * take what is left, then fail with PP_ECLOSED. */
+pp_status pp_queue_close(pp_queue *q);
+/* JoinableQueue: an item taken is done. PP_ESTATE when called more times
+ * than items were put; PP_EINVAL for a plain queue. */
+pp_status pp_queue_task_done(pp_queue *q);
+/* Waits until every item put is done. */
+pp_status pp_queue_join(pp_queue *q, int timeout_ms);
+void pp_queue_free(pp_queue *q);
+pp_value *pp_queue_to_value(const pp_queue *q);
+pp_status pp_queue_from_value(pp_client *c, const pp_value *v, pp_queue **out);
+
+typedef struct pp_conn pp_conn;
+
+/* Two connected ends. duplex: both send and receive; otherwise *a only
+ * receives and *b only sends (multiprocessing's Pipe(duplex=False)). */
+pp_status pp_pipe(pp_client *c, bool duplex, pp_conn **a, pp_conn **b);
+/* A value, or raw bytes, as one message (messages never merge or split;
+ * any size). PP_ECLOSED: the other end is closed everywhere;
+ * PP_EPERM: this end cannot send. */
+pp_status pp_conn_send(pp_conn *c, const pp_value *v);
+pp_status pp_conn_send_bytes(pp_conn *c, const void *data, size_t len);
+/* The next message. PP_EEOF: the other end is closed everywhere and
+ * nothing is left; PP_ETIMEDOUT; PP_EPERM: this end cannot receive;
+ * PP_EPROTO (recv): the message is not a value (it was sent as bytes). */
+pp_status pp_conn_recv(pp_conn *c, int timeout_ms, pp_value **v);
+pp_status pp_conn_recv_bytes(pp_conn *c, int timeout_ms, void **data, size_t *len);
+/* Whether a message is there: PP_OK, PP_ETIMEDOUT, PP_EEOF. */
+pp_status pp_conn_poll(pp_conn *c, int timeout_ms);
+bool pp_conn_readable(const pp_conn *c);
+bool pp_conn_writable(const pp_conn *c);
+/* This process lets go of its end; the other end sees EOF once no process
+ * holds this one (a process that dies lets go too). Accepts NULL. */
+void pp_conn_close(pp_conn *c);
+pp_value *pp_conn_to_value(const pp_conn *c);
+pp_status pp_conn_from_value(pp_client *c, const pp_value *v, pp_conn **out);
 
 #ifdef __cplusplus
 }

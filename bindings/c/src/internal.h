@@ -53,6 +53,9 @@ struct handle_rec {
     uint32_t lock_type;       /* PP_H_NONE, PP_H_LOCK or PP_H_RLOCK */
     uint64_t lock_id, lock_offset, lock_size;
     char *name, *lock_name, *label;   /* never NULL */
+    uint64_t out_offset;      /* CONNECTION: see polypool.proto */
+    uint64_t end_id, end_size;
+    char *end_name;           /* never NULL */
 };
 
 struct handle_rec *handle_rec_new(void);
@@ -78,6 +81,19 @@ pp_status shm_new(pp_client *c, const char *label, size_t size, Polypool__V1__Sy
                   size_t n_syncs, pp_shm **out);
 pp_status shm_attach_id(pp_client *c, uint64_t id, const char *label, pp_shm **out);
 uint64_t shm_id(const pp_shm *s);
+/* For queue.c: segment references (shm_unref drops the daemon's with the
+ * last), the segment a handle names (attached with c, mapped only without),
+ * handle values, and the handle in a value (NULL with PP_EINVAL set). */
+pp_status shm_new_closers(pp_client *c, const char *label, size_t size,
+                          Polypool__V1__SyncInit **syncs, size_t n_syncs,
+                          Polypool__V1__Closer **closers, size_t n_closers, pp_shm **out);
+pp_shm *shm_ref(pp_shm *s);
+void shm_unref(pp_shm *s);
+pp_status shm_from_handle(pp_client *c, uint64_t id, const char *name, size_t size,
+                          pp_shm **out);
+pp_value *handle_value(struct handle_rec *h);
+const struct handle_rec *handle_of(const pp_value *v, const char *fn);
+int set_str(char **dst, const char *src);
 const char *shm_path(const pp_shm *s);
 /* Unmaps now, keeping the daemon reference until pp_shm_close. */
 void shm_unmap(pp_shm *s);

@@ -27,11 +27,12 @@ static const char *const type_names[] = {
     [PP_H_SEMAPHORE] = "semaphore", [PP_H_BOUNDED_SEMAPHORE] = "bounded_semaphore",
     [PP_H_EVENT] = "event",     [PP_H_CONDITION] = "condition",
     [PP_H_BARRIER] = "barrier", [PP_H_VALUE] = "value",
+    [PP_H_QUEUE] = "queue",     [PP_H_CONNECTION] = "connection",
 };
 
 const char *handle_type_name(uint32_t type)
 {
-    return type <= PP_H_VALUE ? type_names[type] : "handle";
+    return type <= PP_H_CONNECTION ? type_names[type] : "handle";
 }
 
 struct handle_rec *handle_rec_new(void)
@@ -42,7 +43,8 @@ struct handle_rec *handle_rec_new(void)
     h->name = strdup("");
     h->lock_name = strdup("");
     h->label = strdup("");
-    if (!h->name || !h->lock_name || !h->label) {
+    h->end_name = strdup("");
+    if (!h->name || !h->lock_name || !h->label || !h->end_name) {
         handle_rec_free(h);
         return NULL;
     }
@@ -56,10 +58,11 @@ void handle_rec_free(struct handle_rec *h)
     free(h->name);
     free(h->lock_name);
     free(h->label);
+    free(h->end_name);
     free(h);
 }
 
-static int set_str(char **dst, const char *src)
+int set_str(char **dst, const char *src)
 {
     char *c = strdup(src ? src : "");
     if (!c)
@@ -74,13 +77,14 @@ struct handle_rec *handle_rec_copy(const struct handle_rec *h)
     struct handle_rec *c = handle_rec_new();
     if (!c)
         return NULL;
-    char *n = c->name, *ln = c->lock_name, *lb = c->label;
+    char *n = c->name, *ln = c->lock_name, *lb = c->label, *en = c->end_name;
     *c = *h;
     c->name = n;
     c->lock_name = ln;
     c->label = lb;
+    c->end_name = en;
     if (set_str(&c->name, h->name) || set_str(&c->lock_name, h->lock_name) ||
-        set_str(&c->label, h->label)) {
+        set_str(&c->label, h->label) || set_str(&c->end_name, h->end_name)) {
         handle_rec_free(c);
         return NULL;
     }
@@ -102,8 +106,11 @@ struct handle_rec *handle_rec_from_msg(const Polypool__V1__Handle *m)
     h->lock_id = m->lock_id;
     h->lock_offset = m->lock_offset;
     h->lock_size = m->lock_size;
+    h->out_offset = m->out_offset;
+    h->end_id = m->end_id;
+    h->end_size = m->end_size;
     if (set_str(&h->name, m->name) || set_str(&h->lock_name, m->lock_name) ||
-        set_str(&h->label, m->label)) {
+        set_str(&h->label, m->label) || set_str(&h->end_name, m->end_name)) {
         handle_rec_free(h);
         return NULL;
     }
@@ -122,12 +129,16 @@ pp_status handle_msg_from_rec(Polypool__V1__Handle *m, const struct handle_rec *
     m->lock_id = h->lock_id;
     m->lock_offset = h->lock_offset;
     m->lock_size = h->lock_size;
+    m->out_offset = h->out_offset;
+    m->end_id = h->end_id;
+    m->end_size = h->end_size;
     char tc[2] = { h->typecode, 0 };
     m->name = strdup(h->name);
     m->lock_name = strdup(h->lock_name);
     m->label = strdup(h->label);
     m->typecode = strdup(tc);
-    if (!m->name || !m->lock_name || !m->label || !m->typecode) {
+    m->end_name = strdup(h->end_name);
+    if (!m->name || !m->lock_name || !m->label || !m->typecode || !m->end_name) {
         handle_msg_free(m);
         return PP_ENOMEM;
     }
@@ -140,7 +151,8 @@ void handle_msg_free(Polypool__V1__Handle *m)
     free(m->lock_name);
     free(m->label);
     free(m->typecode);
-    m->name = m->lock_name = m->label = m->typecode = NULL;
+    free(m->end_name);
+    m->name = m->lock_name = m->label = m->typecode = m->end_name = NULL;
 }
 
 pp_handle_type pp_value_handle_type(const pp_value *v)
@@ -148,7 +160,7 @@ pp_handle_type pp_value_handle_type(const pp_value *v)
     return v && v->kind == PP_HANDLE ? (pp_handle_type)v->u.h->type : PP_H_NONE;
 }
 
-static pp_value *handle_value(struct handle_rec *h)
+pp_value *handle_value(struct handle_rec *h)
 {
     if (!h)
         return NULL;
@@ -232,7 +244,7 @@ void shm_forget_client(pp_client *c)
     pthread_mutex_unlock(&held_mu);
 }
 
-static void shm_unref(pp_shm *s)
+void shm_unref(pp_shm *s)
 {
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
@@ -252,7 +264,7 @@ static void shm_unref(pp_shm *s)
     free(s);
 }
 
-static pp_shm *shm_ref(pp_shm *s)
+pp_shm *shm_ref(pp_shm *s)
 {
     atomic_fetch_add(&s->refs, 1);
     return s;
@@ -330,9 +342,10 @@ static pp_status shm_from_reply(pp_client *c, Polypool__V1__Reply *r, pp_shm **o
     return st;
 }
 
-/* ShmCreate with the given primitives. */
-pp_status shm_new(pp_client *c, const char *label, size_t size,
-                  Polypool__V1__SyncInit **syncs, size_t n_syncs, pp_shm **out)
+/* ShmCreate with the given primitives and closers. */
+pp_status shm_new_closers(pp_client *c, const char *label, size_t size,
+                          Polypool__V1__SyncInit **syncs, size_t n_syncs,
+                          Polypool__V1__Closer **closers, size_t n_closers, pp_shm **out)
 {
     Polypool__V1__Request req = POLYPOOL__V1__REQUEST__INIT;
     Polypool__V1__ShmCreate cr = POLYPOOL__V1__SHM_CREATE__INIT;
@@ -340,6 +353,8 @@ pp_status shm_new(pp_client *c, const char *label, size_t size,
     cr.label = (char *)(label ? label : "");
     cr.n_syncs = n_syncs;
     cr.syncs = syncs;
+    cr.n_closers = n_closers;
+    cr.closers = closers;
     req.op_case = POLYPOOL__V1__REQUEST__OP_SHM_CREATE;
     req.shm_create = &cr;
     Polypool__V1__Reply *r;
@@ -347,6 +362,12 @@ pp_status shm_new(pp_client *c, const char *label, size_t size,
     if (st != PP_OK)
         return st;
     return shm_from_reply(c, r, out);
+}
+
+pp_status shm_new(pp_client *c, const char *label, size_t size,
+                  Polypool__V1__SyncInit **syncs, size_t n_syncs, pp_shm **out)
+{
+    return shm_new_closers(c, label, size, syncs, n_syncs, NULL, 0, out);
 }
 
 pp_status shm_attach_id(pp_client *c, uint64_t id, const char *label, pp_shm **out)
@@ -365,8 +386,8 @@ pp_status shm_attach_id(pp_client *c, uint64_t id, const char *label, pp_shm **o
 }
 
 /* The segment a handle names: attached (c) or only mapped (NULL). */
-static pp_status shm_from_handle(pp_client *c, uint64_t id, const char *name, size_t size,
-                                 pp_shm **out)
+pp_status shm_from_handle(pp_client *c, uint64_t id, const char *name, size_t size,
+                          pp_shm **out)
 {
     if (!c)
         return shm_open_desc(NULL, id, name, NULL, size, out);
@@ -530,7 +551,7 @@ pp_value *pp_shm_to_value(const pp_shm *s)
     return handle_value(h);
 }
 
-static const struct handle_rec *handle_of(const pp_value *v, const char *fn)
+const struct handle_rec *handle_of(const pp_value *v, const char *fn)
 {
     if (!v || v->kind != PP_HANDLE) {
         error_set(PP_EINVAL, "%s: the value is not a handle", fn);

@@ -141,6 +141,16 @@ static int block(_Atomic uint32_t *addr, uint32_t val, const struct pps_wait *w)
 
 static const struct pps_wait forever = { .deadline = -1 };
 
+int pps_block(_Atomic uint32_t *addr, uint32_t val, const struct pps_wait *w)
+{
+    return block(addr, val, w ? w : &forever);
+}
+
+void pps_wake(_Atomic uint32_t *addr, int n)
+{
+    futex_wake(addr, n);
+}
+
 /* ---- slots -------------------------------------------------------------- */
 
 enum pps_kind pps_kind_of(uint32_t handle_type)

@@ -159,6 +159,12 @@ void pps_barrier_wait_begin(struct pps_waiter *w);
 int pps_barrier_wait_step(struct pps *b, struct pps *lock, uint32_t pid, uint32_t tid,
                           struct pps_waiter *w, bool timed_out);
 
+/* For other shared structures (ring.c): sleeps while *addr == val, one
+ * slice at most (0 to look again, PP_ETIMEDOUT, PP_ECANCELED), and wakes
+ * up to n sleepers. */
+int pps_block(_Atomic uint32_t *addr, uint32_t val, const struct pps_wait *w);
+void pps_wake(_Atomic uint32_t *addr, int n);
+
 /* Whether process pid exists and is not a zombie. */
 bool pps_pid_alive(uint32_t pid);
 

@@ -814,17 +814,23 @@ PyTypeObject *ext_segment_type(void)
 /* ---- handles <-> Python ------------------------------------------------------ */
 
 /* A handle tuple (type, id, path, offset, size, typecode, count, lock_type,
- * lock_id, lock_path, lock_offset, lock_size, label) -> PP_HANDLE value. */
+ * lock_id, lock_path, lock_offset, lock_size, label[, out_offset, end_id,
+ * end_path, end_size]) -> PP_HANDLE value. */
 pp_value *ext_handle_to_value(PyObject *t)
 {
     struct handle_rec h = { 0 };
     unsigned type, lock_type;
     unsigned long long id, offset, size, count, lock_id, lock_offset, lock_size;
-    const char *name, *typecode, *lock_name, *label;
-    if (!PyArg_ParseTuple(t, "IKsKKsKIKsKKs", &type, &id, &name, &offset, &size, &typecode,
+    unsigned long long out_offset = 0, end_id = 0, end_size = 0;
+    const char *name, *typecode, *lock_name, *label, *end_name = "";
+    if (!PyArg_ParseTuple(t, "IKsKKsKIKsKKs|KKsK", &type, &id, &name, &offset, &size, &typecode,
                           &count, &lock_type, &lock_id, &lock_name, &lock_offset, &lock_size,
-                          &label))
+                          &label, &out_offset, &end_id, &end_name, &end_size))
         return NULL;
+    h.out_offset = out_offset;
+    h.end_id = end_id;
+    h.end_size = end_size;
+    h.end_name = (char *)end_name;
     h.type = type;
     h.id = id;
     h.offset = offset;
@@ -848,10 +854,12 @@ PyObject *ext_handle_from_value(const pp_value *v)
 {
     const struct handle_rec *h = v->u.h;
     char tc[2] = { h->typecode, 0 };
-    return Py_BuildValue("(IKsKKsKIKsKKs)", h->type, (unsigned long long)h->id, h->name,
+    return Py_BuildValue("(IKsKKsKIKsKKsKKsK)", h->type, (unsigned long long)h->id, h->name,
                          (unsigned long long)h->offset, (unsigned long long)h->size, tc,
                          (unsigned long long)h->count, h->lock_type,
                          (unsigned long long)h->lock_id, h->lock_name,
                          (unsigned long long)h->lock_offset, (unsigned long long)h->lock_size,
-                         h->label);
+                         h->label, (unsigned long long)h->out_offset,
+                         (unsigned long long)h->end_id, h->end_name,
+                         (unsigned long long)h->end_size);
 }
