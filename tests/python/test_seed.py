@@ -23,6 +23,8 @@ CASES = {
     "process_print_number.py": ("Process 1: 1\nProcess 2: 2\nProcess 3: 3\nProcess 4: 4\n", True),
     "shared_value_counter.py": ("4000000\n", False),
     "shared_array_double.py": ("Before: [1, 2, 3, 4, 5]\nAfter: [2, 4, 6, 8, 10]\n", False),
+    "queue_producer_consumer.py": ("0\n1\n2\n3\n4\n", False),
+    "pipe_hello.py": ("hello\n", False),
 }
 
 LOCK_LINES = ("acquired lock", "is working", "released lock")

@@ -41,7 +41,7 @@ __all__ = [
     "ProcessError", "BufferTooShort", "AuthenticationError", "TimeoutError",
     "cfunc", "CFunction", "PolypoolError", "WorkerLostError", "TaskError",
     "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier",
-    "Value", "Array", "RawValue", "RawArray",
+    "Value", "Array", "RawValue", "RawArray", "Queue", "SimpleQueue", "JoinableQueue", "Pipe",
 ]
 
 # The Pool and Process machinery loads on first use (PEP 562): every worker
@@ -65,13 +65,17 @@ _LAZY = {
     "Array": ("sharedctypes", "Array"),
     "RawValue": ("sharedctypes", "RawValue"),
     "RawArray": ("sharedctypes", "RawArray"),
+    "Queue": ("queues", "Queue"),
+    "SimpleQueue": ("queues", "SimpleQueue"),
+    "JoinableQueue": ("queues", "JoinableQueue"),
+    "Pipe": ("connection", "Pipe"),
 }
 _CONTEXT_FUNCTIONS = (
     "cpu_count", "freeze_support", "get_context", "get_start_method", "set_start_method",
     "get_all_start_methods", "set_executable", "set_forkserver_preload", "get_logger",
     "log_to_stderr", "allow_connection_pickling")
 _SUBMODULES = ("pool", "process", "context", "connection", "synchronize", "sharedctypes",
-               "shared_memory")
+               "shared_memory", "queues")
 
 
 def __getattr__(name):

@@ -22,7 +22,8 @@ import weakref
 from . import _polypool
 
 # HandleType (polypool.proto).
-SEGMENT, LOCK, RLOCK, SEMAPHORE, BOUNDED_SEMAPHORE, EVENT, CONDITION, BARRIER, VALUE = range(1, 10)
+(SEGMENT, LOCK, RLOCK, SEMAPHORE, BOUNDED_SEMAPHORE, EVENT, CONDITION, BARRIER, VALUE, QUEUE,
+ CONNECTION) = range(1, 12)
 SLOT = 64
 
 _segments = weakref.WeakValueDictionary()
@@ -82,6 +83,12 @@ def rebuild(h):
     if type_ == VALUE:
         from . import sharedctypes
         return sharedctypes._rebuild(h)
+    if type_ == QUEUE:
+        from . import queues
+        return queues.rebuild_handle(h)
+    if type_ == CONNECTION:
+        from . import connection
+        return connection._rebuild(h)
     raise ValueError("unknown polypool handle type %r" % (type_,))
 
 

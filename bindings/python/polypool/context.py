@@ -82,6 +82,22 @@ class BaseContext:
         from .sharedctypes import Array
         return Array(typecode_or_type, size_or_initializer, lock=lock)
 
+    def Queue(self, maxsize=0):
+        from .queues import Queue
+        return Queue(maxsize)
+
+    def JoinableQueue(self, maxsize=0):
+        from .queues import JoinableQueue
+        return JoinableQueue(maxsize)
+
+    def SimpleQueue(self):
+        from .queues import SimpleQueue
+        return SimpleQueue()
+
+    def Pipe(self, duplex=True):
+        from .connection import Pipe
+        return Pipe(duplex)
+
     def freeze_support(self):
         """Accepted for compatibility: polypool needs nothing for frozen
         programs on Linux (workers start the interpreter, not the program)."""

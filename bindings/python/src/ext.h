@@ -62,7 +62,8 @@ const pp_func *ext_function_get(PyObject *o);
  * main_path, main_module, cwd); strings borrowed from the tuple. */
 int ext_pyenv_fill(PyObject *env, pp_pyenv *out, const char ***path_buf);
 
-extern PyTypeObject ExtFunctionType, ExtPoolType, ExtFutureType, ExtIterType, ExtSyncType;
+extern PyTypeObject ExtFunctionType, ExtPoolType, ExtFutureType, ExtIterType, ExtSyncType,
+    ExtRingType;
 
 /* shared.c: segments, primitives, handles. */
 PyTypeObject *ext_segment_type(void);

@@ -2,6 +2,7 @@
  * errors and Function objects. See ext.h for the rules. */
 #include "ext.h"
 #include "internal.h"
+#include "ring.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -319,8 +320,8 @@ static struct PyModuleDef moddef = {
 PyMODINIT_FUNC PyInit__polypool(void)
 {
     PyTypeObject *types[] = { &ExtFunctionType, &ExtPoolType, &ExtFutureType, &ExtIterType,
-                              &ExtSyncType, ext_segment_type() };
-    const char *names[] = { "Function", "Pool", "Future", "Iter", "Sync", "Segment" };
+                              &ExtSyncType, ext_segment_type(), &ExtRingType };
+    const char *names[] = { "Function", "Pool", "Future", "Iter", "Sync", "Segment", "Ring" };
     size_t n_types = sizeof types / sizeof *types;
     for (size_t i = 0; i < n_types; i++)
         if (PyType_Ready(types[i]) < 0)
@@ -338,5 +339,6 @@ PyMODINIT_FUNC PyInit__polypool(void)
     }
     PyModule_AddIntConstant(m, "STATUS_MAX", PP_STATUS_MAX);
     PyModule_AddStringConstant(m, "VERSION", PP_VERSION_STRING);
+    PyModule_AddIntConstant(m, "RING_HEADER", RING_DATA_OFF);
     return m;
 }

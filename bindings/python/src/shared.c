@@ -147,62 +147,78 @@ static PyObject *segment_wrap(pp_shm *s)
     return (PyObject *)self;
 }
 
-/* shm_create(size, label='', syncs=()) -> Segment. syncs: (type, offset,
- * value, max) tuples. */
+/* shm_create(size, label='', syncs=(), closers=()) -> Segment. syncs:
+ * (type, offset, value, max[, capacity]) tuples; closers: (target segment
+ * id, ring offset, flags) tuples. */
 PyObject *ext_shm_create(PyObject *mod, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = { "size", "label", "syncs", NULL };
+    static char *kwlist[] = { "size", "label", "syncs", "closers", NULL };
     unsigned long long size;
     const char *label = "";
-    PyObject *syncs = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "K|sO", kwlist, &size, &label, &syncs))
+    PyObject *syncs = NULL, *closers = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "K|sOO", kwlist, &size, &label, &syncs,
+                                     &closers))
         return NULL;
     pp_client *c = ext_client();
     if (!c)
         return NULL;
-    Py_ssize_t n = 0;
-    PyObject *fast = NULL;
-    if (syncs) {
-        fast = PySequence_Fast(syncs, "syncs must be a sequence");
-        if (!fast)
-            return NULL;
-        n = PySequence_Fast_GET_SIZE(fast);
+    PyObject *fs = syncs ? PySequence_Fast(syncs, "syncs must be a sequence") : NULL;
+    PyObject *fc = closers ? PySequence_Fast(closers, "closers must be a sequence") : NULL;
+    if ((syncs && !fs) || (closers && !fc)) {
+        Py_XDECREF(fs);
+        Py_XDECREF(fc);
+        return NULL;
     }
-    Polypool__V1__SyncInit *si = n ? PyMem_Calloc((size_t)n, sizeof *si) : NULL;
-    Polypool__V1__SyncInit **sp = n ? PyMem_Calloc((size_t)n, sizeof *sp) : NULL;
-    if (n && (!si || !sp)) {
-        PyMem_Free(si);
-        PyMem_Free(sp);
-        Py_XDECREF(fast);
-        return PyErr_NoMemory();
+    Py_ssize_t n = fs ? PySequence_Fast_GET_SIZE(fs) : 0;
+    Py_ssize_t nc = fc ? PySequence_Fast_GET_SIZE(fc) : 0;
+    Polypool__V1__SyncInit *si = PyMem_Calloc((size_t)n + 1, sizeof *si);
+    Polypool__V1__SyncInit **sp = PyMem_Calloc((size_t)n + 1, sizeof *sp);
+    Polypool__V1__Closer *ci = PyMem_Calloc((size_t)nc + 1, sizeof *ci);
+    Polypool__V1__Closer **cp = PyMem_Calloc((size_t)nc + 1, sizeof *cp);
+    PyObject *ret = NULL;
+    if (!si || !sp || !ci || !cp) {
+        PyErr_NoMemory();
+        goto out;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned t, v, m;
-        unsigned long long off;
+        unsigned long long off, cap = 0;
         polypool__v1__sync_init__init(&si[i]);
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "IKII", &t, &off, &v, &m)) {
-            PyMem_Free(si);
-            PyMem_Free(sp);
-            Py_XDECREF(fast);
-            return NULL;
-        }
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fs, i), "IKII|K", &t, &off, &v, &m,
+                              &cap))
+            goto out;
         si[i].type = t;
         si[i].offset = off;
         si[i].value = v;
         si[i].max = m;
+        si[i].capacity = cap;
         sp[i] = &si[i];
     }
-    Py_XDECREF(fast);
+    for (Py_ssize_t i = 0; i < nc; i++) {
+        unsigned long long target, off;
+        unsigned flags;
+        polypool__v1__closer__init(&ci[i]);
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fc, i), "KKI", &target, &off, &flags))
+            goto out;
+        ci[i].target = target;
+        ci[i].offset = off;
+        ci[i].flags = flags;
+        cp[i] = &ci[i];
+    }
     pp_shm *s = NULL;
     pp_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = shm_new(c, label, (size_t)size, sp, (size_t)n, &s);
+    st = shm_new_closers(c, label, (size_t)size, sp, (size_t)n, cp, (size_t)nc, &s);
     Py_END_ALLOW_THREADS
+    ret = st == PP_OK ? segment_wrap(s) : ext_raise(st);
+out:
     PyMem_Free(si);
     PyMem_Free(sp);
-    if (st != PP_OK)
-        return ext_raise(st);
-    return segment_wrap(s);
+    PyMem_Free(ci);
+    PyMem_Free(cp);
+    Py_XDECREF(fs);
+    Py_XDECREF(fc);
+    return ret;
 }
 
 /* shm_attach(id=0, label='') -> Segment (a new daemon reference). */
