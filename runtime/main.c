@@ -28,6 +28,7 @@
 #include "pool.h"
 #include "pp_config.h"
 #include "server.h"
+#include "objstore.h"
 #include "shm.h"
 #include "session.h"
 #include "scheduler.h"
@@ -553,6 +554,7 @@ int main(int argc, char **argv)
     forkserver_shutdown();
     server_end_sessions();
     shm_fini();
+    mobj_fini();
     daemon_unlock();
     server_close();
     daemon_lock();

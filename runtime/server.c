@@ -43,6 +43,7 @@
 #include "pyenv.h"
 #include "scheduler.h"
 #include "session.h"
+#include "objstore.h"
 #include "shm.h"
 #include "sync_core.h"
 #include "util.h"
@@ -1252,6 +1253,323 @@ static nng_msg *h_sync(struct sctx *c, struct session *s, const Polypool__V1__Re
     return NULL;
 }
 
+/* ---- managed objects ----------------------------------------------------- */
+
+enum { H_DICT = 12, H_LIST = 13, H_NAMESPACE = 14 };
+
+static nng_msg *object_reply(uint64_t req_id, const struct mobj *o)
+{
+    Polypool__V1__Reply r = POLYPOOL__V1__REPLY__INIT;
+    Polypool__V1__Handle h = POLYPOOL__V1__HANDLE__INIT;
+    r.id = req_id;
+    h.type = o->kind == MOBJ_LIST ? H_LIST : o->kind == MOBJ_NAMESPACE ? H_NAMESPACE : H_DICT;
+    h.id = o->id;
+    r.result_case = POLYPOOL__V1__REPLY__RESULT_OBJECT;
+    r.object = &h;
+    return pack_reply(&r);
+}
+
+static nng_msg *h_obj_create(struct session *s, const Polypool__V1__Request *rq)
+{
+    uint32_t t = rq->obj_create->type;
+    if (t != H_DICT && t != H_LIST && t != H_NAMESPACE)
+        return reply_status(rq->id, WS_EINVAL, "a managed object is a dict, a list or a namespace");
+    struct mobj *o = mobj_create(s, t == H_LIST ? MOBJ_LIST : t == H_DICT ? MOBJ_DICT
+                                                                          : MOBJ_NAMESPACE);
+    if (!o)
+        return reply_status(rq->id, WS_ENOMEM, "out of memory");
+    return object_reply(rq->id, o);
+}
+
+static nng_msg *h_obj_attach(struct session *s, const Polypool__V1__Request *rq)
+{
+    struct mobj *o = mobj_attach(s, rq->obj_attach->id);
+    if (!o)
+        return reply_status(rq->id, WS_ENOENT, "managed object %llu is gone",
+                            (unsigned long long)rq->obj_attach->id);
+    return object_reply(rq->id, o);
+}
+
+static nng_msg *h_obj_release(struct session *s, const Polypool__V1__Request *rq)
+{
+    if (mobj_release(s, rq->obj_release->id) < 0)
+        return reply_status(rq->id, WS_ENOENT, "the session holds no managed object %llu",
+                            (unsigned long long)rq->obj_release->id);
+    return reply_status(rq->id, WS_OK, NULL);
+}
+
+/* Results of an ObjOp: blobs borrowed from the object (or owned, `own`). */
+struct obj_out {
+    ProtobufCBinaryData *res;
+    size_t n, cap;
+    int64_t value;
+};
+
+static int out_add(struct obj_out *out, const struct blob *b)
+{
+    if (out->n == out->cap) {
+        size_t nc = out->cap ? out->cap * 2 : 8;
+        ProtobufCBinaryData *p = realloc(out->res, nc * sizeof *p);
+        if (!p)
+            return -1;
+        out->res = p;
+        out->cap = nc;
+    }
+    out->res[out->n].data = b->data;
+    out->res[out->n].len = b->len;
+    out->n++;
+    return 0;
+}
+
+/* Python's index rules: negative counts from the end. -1 when out of range. */
+static long norm_index(int64_t i, size_t n, bool for_insert)
+{
+    if (i < 0)
+        i += (int64_t)n;
+    if (for_insert)
+        return i < 0 ? 0 : i > (int64_t)n ? (long)n : (long)i;
+    return i < 0 || i >= (int64_t)n ? -1 : (long)i;
+}
+
+static int64_t clamp_slice(int64_t i, size_t n)
+{
+    if (i < 0)
+        i += (int64_t)n;
+    return i < 0 ? 0 : i > (int64_t)n ? (int64_t)n : i;
+}
+
+/* A copy of arg i as a blob the object can keep. */
+static int arg_blob(const Polypool__V1__ObjOp *op, size_t i, struct blob *b)
+{
+    return blob_copy(b, op->args[i].data, op->args[i].len);
+}
+
+/* Runs one operation: a wire status; results borrowed from o, valid until
+ * the object changes (the reply is packed at once). */
+static int obj_run(struct mobj *o, const Polypool__V1__ObjOp *op, struct obj_out *out)
+{
+    bool list = o->kind == MOBJ_LIST;
+    size_t na = op->n_args;
+    size_t incoming = 0;
+    for (size_t i = 0; i < na; i++)
+        incoming += op->args[i].len;
+    if (o->bytes + incoming > MOBJ_MAX_BYTES)
+        return WS_ENOMEM;
+    struct blob key = { op->n_args ? op->args[0].data : NULL, op->n_args ? op->args[0].len : 0 };
+    long i;
+    switch (op->op) {
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_LEN:
+        out->value = (int64_t)o->n;
+        return WS_OK;
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_GET:
+        i = list ? norm_index(op->index, o->n, false) : na == 1 ? mobj_find(o, &key) : -2;
+        if (i == -2)
+            return WS_EINVAL;
+        if (i < 0)
+            return WS_ENOENT;
+        return out_add(out, &o->vals[i]) < 0 ? WS_ENOMEM : WS_OK;
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_SET: {
+        if (list) {
+            if (na != 1)
+                return WS_EINVAL;
+            if ((i = norm_index(op->index, o->n, false)) < 0)
+                return WS_ENOENT;
+            struct blob v;
+            if (arg_blob(op, 0, &v) < 0)
+                return WS_ENOMEM;
+            o->bytes += v.len - o->vals[i].len;
+            blob_free(&o->vals[i]);
+            o->vals[i] = v;
+            return WS_OK;
+        }
+        if (na != 2)
+            return WS_EINVAL;
+        struct blob k, v;
+        if (arg_blob(op, 0, &k) < 0)
+            return WS_ENOMEM;
+        if (arg_blob(op, 1, &v) < 0) {
+            blob_free(&k);
+            return WS_ENOMEM;
+        }
+        return mobj_set(o, k, v) < 0 ? WS_ENOMEM : WS_OK;
+    }
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_DEL:
+        i = list ? norm_index(op->index, o->n, false) : na == 1 ? mobj_find(o, &key) : -2;
+        if (i == -2)
+            return WS_EINVAL;
+        if (i < 0)
+            return WS_ENOENT;
+        mobj_del_at(o, (size_t)i);
+        return WS_OK;
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_CONTAINS:
+        if (na != 1)
+            return WS_EINVAL;
+        out->value = (list ? mobj_find_val(o, &key, 0) : mobj_find(o, &key)) >= 0;
+        return WS_OK;
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_KEYS:
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_VALUES:
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_ITEMS:
+        if (list && op->op != POLYPOOL__V1__OBJ_OP_KIND__OBJ_VALUES)
+            return WS_EINVAL;
+        for (size_t j = 0; j < o->n; j++) {
+            if (op->op != POLYPOOL__V1__OBJ_OP_KIND__OBJ_VALUES && out_add(out, &o->keys[j]) < 0)
+                return WS_ENOMEM;
+            if (op->op != POLYPOOL__V1__OBJ_OP_KIND__OBJ_KEYS && out_add(out, &o->vals[j]) < 0)
+                return WS_ENOMEM;
+        }
+        return WS_OK;
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_CLEAR:
+        mobj_clear(o);
+        return WS_OK;
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_POP:
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_POPITEM:
+        if (op->op == POLYPOOL__V1__OBJ_OP_KIND__OBJ_POPITEM)
+            i = !list && o->n ? (long)o->n - 1 : list ? -2 : -1;
+        else
+            i = list ? norm_index(op->index, o->n, false) : na == 1 ? mobj_find(o, &key) : -2;
+        if (i == -2)
+            return WS_EINVAL;
+        if (i < 0)
+            return WS_ENOENT;
+        /* The reply is packed from the item's blobs; h_obj_op deletes
+         * the item after that. */
+        if ((op->op == POLYPOOL__V1__OBJ_OP_KIND__OBJ_POPITEM && out_add(out, &o->keys[i]) < 0) ||
+            out_add(out, &o->vals[i]) < 0)
+            return WS_ENOMEM;
+        out->value = i;
+        return WS_EAGAIN;   /* the caller deletes item i after packing */
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_APPEND:
+        if (!list)
+            return WS_EINVAL;
+        for (size_t j = 0; j < na; j++) {
+            struct blob v;
+            if (arg_blob(op, j, &v) < 0 || mobj_insert(o, o->n, v) < 0)
+                return WS_ENOMEM;
+        }
+        return WS_OK;
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_INSERT: {
+        if (!list || na != 1)
+            return WS_EINVAL;
+        struct blob v;
+        if (arg_blob(op, 0, &v) < 0)
+            return WS_ENOMEM;
+        return mobj_insert(o, (size_t)norm_index(op->index, o->n, true), v) < 0 ? WS_ENOMEM
+                                                                                : WS_OK;
+    }
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_UPDATE:
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_SET_ALL:
+        if (list) {
+            if (op->op != POLYPOOL__V1__OBJ_OP_KIND__OBJ_SET_ALL)
+                return WS_EINVAL;
+            mobj_clear(o);
+            for (size_t j = 0; j < na; j++) {
+                struct blob v;
+                if (arg_blob(op, j, &v) < 0 || mobj_insert(o, o->n, v) < 0)
+                    return WS_ENOMEM;
+            }
+            return WS_OK;
+        }
+        if (na % 2)
+            return WS_EINVAL;
+        if (op->op == POLYPOOL__V1__OBJ_OP_KIND__OBJ_SET_ALL)
+            mobj_clear(o);
+        for (size_t j = 0; j < na; j += 2) {
+            struct blob k, v;
+            if (arg_blob(op, j, &k) < 0)
+                return WS_ENOMEM;
+            if (arg_blob(op, j + 1, &v) < 0) {
+                blob_free(&k);
+                return WS_ENOMEM;
+            }
+            if (mobj_set(o, k, v) < 0)
+                return WS_ENOMEM;
+        }
+        return WS_OK;
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_SETDEFAULT:
+        if (list || na != 2)
+            return WS_EINVAL;
+        if ((i = mobj_find(o, &key)) < 0) {
+            struct blob k, v;
+            if (arg_blob(op, 0, &k) < 0)
+                return WS_ENOMEM;
+            if (arg_blob(op, 1, &v) < 0) {
+                blob_free(&k);
+                return WS_ENOMEM;
+            }
+            if (mobj_set(o, k, v) < 0)
+                return WS_ENOMEM;
+            i = (long)o->n - 1;
+        }
+        return out_add(out, &o->vals[i]) < 0 ? WS_ENOMEM : WS_OK;
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_INDEX:
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_REMOVE:
+        if (!list || na != 1)
+            return WS_EINVAL;
+        i = mobj_find_val(o, &key, op->op == POLYPOOL__V1__OBJ_OP_KIND__OBJ_INDEX
+                                       ? (size_t)clamp_slice(op->index, o->n) : 0);
+        if (i < 0)
+            return WS_ENOENT;
+        if (op->op == POLYPOOL__V1__OBJ_OP_KIND__OBJ_REMOVE)
+            mobj_del_at(o, (size_t)i);
+        out->value = i;
+        return WS_OK;
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_COUNT:
+        if (!list || na != 1)
+            return WS_EINVAL;
+        out->value = 0;
+        for (long from = 0; (i = mobj_find_val(o, &key, (size_t)from)) >= 0; from = i + 1)
+            out->value++;
+        return WS_OK;
+    case POLYPOOL__V1__OBJ_OP_KIND__OBJ_GET_SLICE: {
+        if (!list)
+            return WS_EINVAL;
+        int64_t a = clamp_slice(op->index, o->n), b = clamp_slice(op->stop, o->n);
+        for (int64_t j = a; j < b; j++)
+            if (out_add(out, &o->vals[j]) < 0)
+                return WS_ENOMEM;
+        return WS_OK;
+    }
+    default:
+        return WS_EINVAL;
+    }
+}
+
+static nng_msg *h_obj_op(struct session *s, const Polypool__V1__Request *rq)
+{
+    const Polypool__V1__ObjOp *op = rq->obj_op;
+    struct mobj *o = mobj_held(s, op->id);
+    if (!o)
+        return reply_status(rq->id, WS_ENOENT, "the session holds no managed object %llu",
+                            (unsigned long long)op->id);
+    struct obj_out out = { 0 };
+    int st = obj_run(o, op, &out);
+    bool pop = st == WS_EAGAIN;
+    nng_msg *m;
+    if (st != WS_OK && !pop) {
+        static const char *const what[] = {
+            [WS_ENOENT] = "no such key or index",
+            [WS_EINVAL] = "the operation does not apply to this object or has the wrong arguments",
+            [WS_ENOMEM] = "out of memory, or over an object's 1 GiB",
+        };
+        m = reply_status(rq->id, st, "%s", (size_t)st < sizeof what / sizeof *what && what[st]
+                                               ? what[st] : "");
+    } else {
+        Polypool__V1__Reply r = POLYPOOL__V1__REPLY__INIT;
+        Polypool__V1__ObjResult res = POLYPOOL__V1__OBJ_RESULT__INIT;
+        r.id = rq->id;
+        res.n_results = out.n;
+        res.results = out.res;
+        res.value = pop ? 0 : out.value;
+        r.result_case = POLYPOOL__V1__REPLY__RESULT_OBJ_RESULT;
+        r.obj_result = &res;
+        m = pack_reply(&r);
+        if (pop)
+            mobj_del_at(o, (size_t)out.value);
+    }
+    free(out.res);
+    return m;
+}
+
 static uint64_t rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -1418,6 +1736,14 @@ static nng_msg *handle(struct sctx *c, struct wire_req *wr, nng_pipe pipe)
         return h_shm_read(s, rq);
     case POLYPOOL__V1__REQUEST__OP_SHM_WRITE:
         return h_shm_write(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_OBJ_CREATE:
+        return h_obj_create(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_OBJ_ATTACH:
+        return h_obj_attach(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_OBJ_RELEASE:
+        return h_obj_release(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_OBJ_OP:
+        return h_obj_op(s, rq);
     case POLYPOOL__V1__REQUEST__OP_SHUTDOWN:
         log_info("session %llu asked for shutdown", (unsigned long long)s->id);
         c->shutdown_after = true;

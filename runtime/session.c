@@ -4,6 +4,7 @@
  * is in `sessions`; its jobs map and jobs_list hold the same jobs.
  */
 #include "session.h"
+#include "objstore.h"
 #include "shm.h"
 
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct session *session_new(uint32_t pipe, uint32_t pid, uint32_t uid, const cha
     s->uid = uid;
     idmap_init(&s->jobs);
     idmap_init(&s->shm_refs);
+    idmap_init(&s->obj_refs);
     list_init(&s->jobs_list);
     list_init(&s->async_ready);
     list_init(&s->parked);
@@ -111,6 +113,8 @@ void session_destroy(struct session *s)
     }
     shm_session_end(s);
     idmap_fini(&s->shm_refs);
+    mobj_session_end(s);
+    idmap_fini(&s->obj_refs);
     list_del(&s->dirty_link);
     idmap_del(&by_pipe, s->pipe);
     idmap_del(&by_id, s->id);

@@ -65,6 +65,7 @@ struct session {
     size_t n_attached, cap_attached;
     uint64_t *closed;           /* pools it closed (PoolJoin checks them) */
     struct idmap shm_refs;      /* segment id -> references held (as uintptr_t) */
+    struct idmap obj_refs;      /* managed object id -> references held */
     size_t n_closed, cap_closed;
     bool dirty;
     struct list dirty_link;

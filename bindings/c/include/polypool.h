@@ -487,6 +487,9 @@ typedef enum pp_handle_type {
     PP_H_VALUE = 9,        /* a pp_array (a Value or an Array) */
     PP_H_QUEUE = 10,       /* a pp_queue */
     PP_H_CONNECTION = 11,  /* a pp_conn (a pipe end) */
+    PP_H_DICT = 12,        /* a pp_dict */
+    PP_H_LIST = 13,        /* a pp_list */
+    PP_H_NAMESPACE = 14,   /* a Namespace (a dict of attributes) */
 } pp_handle_type;
 
 /* The type of the object a PP_HANDLE value refers to; PP_H_NONE for any
@@ -699,6 +702,50 @@ bool pp_conn_writable(const pp_conn *c);
 void pp_conn_close(pp_conn *c);
 pp_value *pp_conn_to_value(const pp_conn *c);
 pp_status pp_conn_from_value(pp_client *c, const pp_value *v, pp_conn **out);
+
+/* ---- Managed objects ---------------------------------------------------------
+ *
+ * multiprocessing's Manager().dict(), .list() and .Namespace(), hosted by
+ * the daemon: every operation is one round trip, atomic, and seen by every
+ * process (C or Python) holding the object. Keys and values are copies of
+ * Values; keys are equal when they encode alike (ints, strings, bytes and
+ * lists of those compare as expected; 1 and 1.0 and True are three keys).
+ * An object lives while some client holds it (made, attached, or from a
+ * handle), then goes.
+ */
+
+typedef struct pp_dict pp_dict;
+typedef struct pp_list pp_list;
+
+pp_status pp_dict_create(pp_client *c, pp_dict **out);
+/* A copy of the value (caller frees). PP_ENOENT: no such key. */
+pp_status pp_dict_get(pp_dict *d, const pp_value *key, pp_value **val);
+pp_status pp_dict_set(pp_dict *d, const pp_value *key, const pp_value *val);
+/* PP_ENOENT: no such key. */
+pp_status pp_dict_del(pp_dict *d, const pp_value *key);
+pp_status pp_dict_len(pp_dict *d, size_t *n);
+/* The whole dict as a PP_MAP (caller frees). */
+pp_status pp_dict_items(pp_dict *d, pp_value **map);
+pp_status pp_dict_clear(pp_dict *d);
+void pp_dict_free(pp_dict *d);
+pp_value *pp_dict_to_value(const pp_dict *d);
+/* c is needed (the object is reached through the daemon): PP_EINVAL for NULL. */
+pp_status pp_dict_from_value(pp_client *c, const pp_value *v, pp_dict **out);
+
+pp_status pp_list_create(pp_client *c, pp_list **out);
+pp_status pp_list_append(pp_list *l, const pp_value *val);
+/* index < 0 counts from the end. PP_ENOENT: out of range. */
+pp_status pp_list_get(pp_list *l, int64_t index, pp_value **val);
+pp_status pp_list_set(pp_list *l, int64_t index, const pp_value *val);
+pp_status pp_list_insert(pp_list *l, int64_t index, const pp_value *val);
+pp_status pp_list_pop(pp_list *l, int64_t index, pp_value **val);
+pp_status pp_list_len(pp_list *l, size_t *n);
+/* The whole list as a PP_LIST (caller frees). */
+pp_status pp_list_items(pp_list *l, pp_value **list);
+pp_status pp_list_clear(pp_list *l);
+void pp_list_free(pp_list *l);
+pp_value *pp_list_to_value(const pp_list *l);
+pp_status pp_list_from_value(pp_client *c, const pp_value *v, pp_list **out);
 
 #ifdef __cplusplus
 }

@@ -68,6 +68,25 @@ pp_status handle_msg_from_rec(Polypool__V1__Handle *m, const struct handle_rec *
 void handle_msg_free(Polypool__V1__Handle *m);
 const char *handle_type_name(uint32_t type);
 
+/* One value as one packed Values message (queue items, pipe messages,
+ * managed objects' keys and values), and back (PP_EPROTO unless exactly
+ * one value). pack_value's out->data is malloc'd. */
+struct packed {
+    uint8_t *data;
+    size_t len;
+};
+pp_status pack_value(const pp_value *v, struct packed *out);
+pp_status unpack_value(const uint8_t *data, size_t len, pp_value **out);
+
+/* Managed objects (managed.c): one ObjOp. args are encoded one blob each;
+ * *results (a malloc'd array of n values, caller frees both) decoded. */
+pp_status managed_op(pp_client *c, uint64_t id, int op, const pp_value *const *args,
+                     size_t nargs, int64_t index, int64_t stop, pp_value ***results,
+                     size_t *n_results, int64_t *value);
+/* ObjCreate (type: PP_H_DICT...) or ObjAttach (type 0) -> the object's id. */
+pp_status managed_new(pp_client *c, uint32_t type, uint64_t attach_id, uint64_t *id);
+void managed_release(pp_client *c, uint64_t id);
+
 /* The client is closing: its segments forget it (shared.c). */
 void shm_forget_client(pp_client *c);
 

@@ -30,12 +30,7 @@ static struct pps_wait wait_ms(int timeout_ms)
 
 /* ---- item encoding ------------------------------------------------------ */
 
-struct packed {
-    uint8_t *data;
-    size_t len;
-};
-
-static pp_status pack_value(const pp_value *v, struct packed *out)
+pp_status pack_value(const pp_value *v, struct packed *out)
 {
     codec_enc e;
     codec_enc_init(&e);
@@ -57,7 +52,7 @@ static pp_status pack_value(const pp_value *v, struct packed *out)
     return PP_OK;
 }
 
-static pp_status unpack_value(const uint8_t *data, size_t len, pp_value **out)
+pp_status unpack_value(const uint8_t *data, size_t len, pp_value **out)
 {
     Polypool__V1__Values *msg = polypool__v1__values__unpack(NULL, len, data);
     if (!msg)

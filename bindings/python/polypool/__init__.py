@@ -42,6 +42,7 @@ __all__ = [
     "cfunc", "CFunction", "PolypoolError", "WorkerLostError", "TaskError",
     "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier",
     "Value", "Array", "RawValue", "RawArray", "Queue", "SimpleQueue", "JoinableQueue", "Pipe",
+    "Manager",
 ]
 
 # The Pool and Process machinery loads on first use (PEP 562): every worker
@@ -69,13 +70,14 @@ _LAZY = {
     "SimpleQueue": ("queues", "SimpleQueue"),
     "JoinableQueue": ("queues", "JoinableQueue"),
     "Pipe": ("connection", "Pipe"),
+    "Manager": ("managers", "Manager"),
 }
 _CONTEXT_FUNCTIONS = (
     "cpu_count", "freeze_support", "get_context", "get_start_method", "set_start_method",
     "get_all_start_methods", "set_executable", "set_forkserver_preload", "get_logger",
     "log_to_stderr", "allow_connection_pickling")
 _SUBMODULES = ("pool", "process", "context", "connection", "synchronize", "sharedctypes",
-               "shared_memory", "queues")
+               "shared_memory", "queues", "managers")
 
 
 def __getattr__(name):

@@ -23,7 +23,7 @@ from . import _polypool
 
 # HandleType (polypool.proto).
 (SEGMENT, LOCK, RLOCK, SEMAPHORE, BOUNDED_SEMAPHORE, EVENT, CONDITION, BARRIER, VALUE, QUEUE,
- CONNECTION) = range(1, 12)
+ CONNECTION, DICT, LIST, NAMESPACE) = range(1, 15)
 SLOT = 64
 
 _segments = weakref.WeakValueDictionary()
@@ -89,6 +89,9 @@ def rebuild(h):
     if type_ == CONNECTION:
         from . import connection
         return connection._rebuild(h)
+    if type_ in (DICT, LIST, NAMESPACE):
+        from . import managers
+        return managers._rebuild(type_, h[1])
     raise ValueError("unknown polypool handle type %r" % (type_,))
 
 

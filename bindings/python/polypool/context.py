@@ -94,6 +94,10 @@ class BaseContext:
         from .queues import SimpleQueue
         return SimpleQueue()
 
+    def Manager(self):
+        from .managers import Manager
+        return Manager()
+
     def Pipe(self, duplex=True):
         from .connection import Pipe
         return Pipe(duplex)

@@ -70,6 +70,9 @@ PyTypeObject *ext_segment_type(void);
 PyObject *ext_shm_create(PyObject *mod, PyObject *args, PyObject *kw);
 PyObject *ext_shm_attach(PyObject *mod, PyObject *args, PyObject *kw);
 PyObject *ext_shm_unlink(PyObject *mod, PyObject *args);
+PyObject *ext_obj_new(PyObject *mod, PyObject *args);
+PyObject *ext_obj_release(PyObject *mod, PyObject *args);
+PyObject *ext_obj_op(PyObject *mod, PyObject *args);
 /* Handle tuple <-> PP_HANDLE value (see polypool/_shared.py). */
 pp_value *ext_handle_to_value(PyObject *t);
 PyObject *ext_handle_from_value(const pp_value *v);

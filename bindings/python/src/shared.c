@@ -879,3 +879,99 @@ PyObject *ext_handle_from_value(const pp_value *v)
                          (unsigned long long)h->end_id, h->end_name,
                          (unsigned long long)h->end_size);
 }
+
+/* ---- managed objects ------------------------------------------------------------ */
+
+/* obj_new(type, attach_id=0) -> id: ObjCreate (type) or ObjAttach (type 0). */
+PyObject *ext_obj_new(PyObject *mod, PyObject *args)
+{
+    unsigned type;
+    unsigned long long attach = 0;
+    if (!PyArg_ParseTuple(args, "I|K", &type, &attach))
+        return NULL;
+    pp_client *c = ext_client();
+    if (!c)
+        return NULL;
+    uint64_t id = 0;
+    pp_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = managed_new(c, type, attach, &id);
+    Py_END_ALLOW_THREADS
+    if (st != PP_OK)
+        return ext_raise(st);
+    return PyLong_FromUnsignedLongLong(id);
+}
+
+PyObject *ext_obj_release(PyObject *mod, PyObject *args)
+{
+    unsigned long long id;
+    if (!PyArg_ParseTuple(args, "K", &id))
+        return NULL;
+    pp_client *c = ext_client();
+    if (!c)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    managed_release(c, id);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+/* obj_op(id, op, args=(), index=0, stop=0) -> (results, value) */
+PyObject *ext_obj_op(PyObject *mod, PyObject *args)
+{
+    unsigned long long id;
+    int op;
+    PyObject *items = NULL;
+    long long index = 0, stop = 0;
+    if (!PyArg_ParseTuple(args, "Ki|OLL", &id, &op, &items, &index, &stop))
+        return NULL;
+    pp_client *c = ext_client();
+    if (!c)
+        return NULL;
+    PyObject *fast = items ? PySequence_Fast(items, "args must be a sequence") : NULL;
+    if (items && !fast)
+        return NULL;
+    Py_ssize_t n = fast ? PySequence_Fast_GET_SIZE(fast) : 0;
+    pp_value **vals = PyMem_Calloc((size_t)n + 1, sizeof *vals);
+    PyObject *ret = NULL;
+    if (!vals) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!(vals[i] = ext_to_value(PySequence_Fast_GET_ITEM(fast, i))))
+            goto out;
+    pp_value **res = NULL;
+    size_t nres = 0;
+    int64_t value = 0;
+    pp_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = managed_op(c, id, op, (const pp_value *const *)vals, (size_t)n, index, stop, &res,
+                    &nres, &value);
+    Py_END_ALLOW_THREADS
+    if (st != PP_OK) {
+        ext_raise(st);
+        goto out;
+    }
+    PyObject *list = PyList_New((Py_ssize_t)nres);
+    for (size_t i = 0; list && i < nres; i++) {
+        PyObject *o = ext_from_value(res[i]);
+        if (!o) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, o);
+    }
+    for (size_t i = 0; i < nres; i++)
+        pp_value_free(res[i]);
+    free(res);
+    if (list) {
+        ret = Py_BuildValue("(NL)", list, (long long)value);
+    }
+out:
+    for (Py_ssize_t i = 0; vals && i < n; i++)
+        pp_value_free(vals[i]);
+    PyMem_Free(vals);
+    Py_XDECREF(fast);
+    return ret;
+}
