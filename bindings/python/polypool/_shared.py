@@ -17,6 +17,7 @@ segment (a new daemon reference for this process), so a Lock, a Value or a
 SharedMemory may be passed to Process children, Pool tasks (Python or C)
 and through queues, at any time.
 """
+import threading
 import weakref
 
 from . import _polypool
@@ -32,6 +33,30 @@ _segments = weakref.WeakValueDictionary()
 # SharedMemory attaches): _worker does not cache a callable whose unpickling
 # rebuilt one, which would keep its segment alive as long as the worker.
 rebuilds = 0
+
+
+# While a Process payload is pickled, the shared objects in it: the parent
+# keeps them until the child has unpickled (attached) them, so that
+# ``p.start(); conn.close()`` does not free a pipe end on its way.
+_pickling = threading.local()
+
+
+def keep(*objs):
+    """Called by shared objects' __reduce__: hold objs while a Process
+    payload is on its way (no-op otherwise)."""
+    kept = getattr(_pickling, "kept", None)
+    if kept is not None:
+        kept.extend(objs)
+
+
+def collect():
+    """Starts collecting what keep() gets; returns the list."""
+    _pickling.kept = []
+    return _pickling.kept
+
+
+def stop_collecting():
+    _pickling.kept = None
 
 
 def new_segment(size, syncs=(), label=""):

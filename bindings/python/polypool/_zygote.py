@@ -17,7 +17,8 @@ Process.exitcode as usual. When the program exits, the helper sees EOF
 and exits too (children still running carry on, as with multiprocessing).
 
 Frames both ways: a 4-byte little-endian length and a pickle.
-  program -> helper: (payload, cwd, environ) with fds [stdout, stderr]
+  program -> helper: (payload, cwd, environ) with fds [stdout, stderr, ack]:
+  the child closes ack once it has unpickled the payload
   helper -> program: ("forked", pid) | ("failed", message) | ("exited", pid, status)
 """
 import os
@@ -76,10 +77,11 @@ class Zygote:
             return None
         return msg
 
-    def fork(self, payload, cwd, environ):
+    def fork(self, payload, cwd, environ, ack=None):
         with self.lock:
             try:
-                _send(self.sock, (payload, cwd, environ), fds=(1, 2))
+                _send(self.sock, (payload, cwd, environ),
+                      fds=(1, 2) if ack is None else (1, 2, ack))
             except OSError:
                 self.dead = True        # get() starts a new helper
                 raise
@@ -143,7 +145,8 @@ def _run_child(payload, cwd, environ, fds):
         os.environ.update(environ)
     os.dup2(fds[0], 1)
     os.dup2(fds[1], 2)
-    for fd in fds:
+    ack = fds[2] if len(fds) > 2 else -1
+    for fd in fds[:2]:
         os.close(fd)
     if cwd:
         try:
@@ -152,7 +155,11 @@ def _run_child(payload, cwd, environ, fds):
             pass
     code = 1
     try:
-        proc = pickle.loads(payload)
+        try:
+            proc = pickle.loads(payload)
+        finally:
+            if ack >= 0:
+                os.close(ack)   # the program may let go of our arguments
         code = proc._bootstrap()
     except BaseException:  # noqa: B902 - reported, and the child ends
         import traceback

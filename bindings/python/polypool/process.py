@@ -392,23 +392,55 @@ def _child_environ(env):
     return e
 
 
+def _hold_until_loaded(r, kept):
+    """Keeps the shared objects of a child's arguments until the child has
+    unpickled them (it closes its end of the pipe, or dies)."""
+    try:
+        os.read(r, 1)
+    finally:
+        os.close(r)
+        kept.clear()
+
+
 def _spawn(proc):
     env = _env.current()
     interpreter = env[0]
     if not interpreter:
         raise RuntimeError("cannot start a process: sys.executable is not set")
+    from . import _shared
     _sending.on = True
+    kept = _shared.collect()
     try:
         payload = pickle.dumps(proc, protocol=pickle.HIGHEST_PROTOCOL)
     finally:
         _sending.on = False
+        _shared.stop_collecting()
+    # The child closes ack once it has its arguments: until then this
+    # process holds the shared objects among them (a pipe end the caller
+    # closes right after start() must still reach the child).
+    r, ack = os.pipe()
+    try:
+        _start(proc, env, interpreter, payload, ack)
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(ack)
+    if kept:
+        threading.Thread(target=_hold_until_loaded, args=(r, kept), daemon=True,
+                         name="polypool-handoff").start()
+    else:
+        os.close(r)
+
+
+def _start(proc, env, interpreter, payload, ack):
     if _use_zygote():
         from . import _zygote
         _flush_std_streams()
         for attempt in (1, 2):
             z = _zygote.get(env, _child_environ(env))
             try:
-                pid = z.fork(payload, os.getcwd(), dict(os.environ))
+                pid = z.fork(payload, os.getcwd(), dict(os.environ), ack)
                 break
             except (EOFError, BrokenPipeError, ConnectionResetError):
                 if attempt == 2:    # a helper that dies at once: say so
@@ -425,9 +457,10 @@ def _spawn(proc):
             view = view[os.write(fd, view):]
         os.lseek(fd, 0, os.SEEK_SET)
         _flush_std_streams()
-        argv = [interpreter, "-m", "polypool._worker", "--process", "3"]
+        argv = [interpreter, "-m", "polypool._worker", "--process", "3", "--ack", "4"]
         pid = os.posix_spawn(interpreter, argv, _child_environ(env),
-                             file_actions=[(os.POSIX_SPAWN_DUP2, fd, 3)])
+                             file_actions=[(os.POSIX_SPAWN_DUP2, fd, 3),
+                                           (os.POSIX_SPAWN_DUP2, ack, 4)])
     finally:
         os.close(fd)
     proc._pid = pid
@@ -445,12 +478,17 @@ def _child_main(argv):
     """The child side: ``python -m polypool._worker --process FD``."""
     from . import _worker
     fd = int(argv[argv.index("--process") + 1])
+    ack = int(argv[argv.index("--ack") + 1]) if "--ack" in argv else -1
     with os.fdopen(fd, "rb") as f:
         payload = f.read()
     _worker.prepare()
     if _worker._main_error is not None:
         raise _worker._main_error
-    proc = pickle.loads(payload)
+    try:
+        proc = pickle.loads(payload)
+    finally:
+        if ack >= 0:
+            os.close(ack)       # the parent may let go of our arguments
     return proc._bootstrap()
 
 

@@ -93,6 +93,8 @@ class SharedMemory:
             pass
 
     def __reduce__(self):
+        if self._seg is not None:
+            _shared.keep(self._seg)
         if not self._name:
             return _shared.rebuild, (self._pp_handle,)
         return (self.__class__, (self.name, False, self.size))

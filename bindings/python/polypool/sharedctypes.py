@@ -88,6 +88,7 @@ def _reduce_raw(obj):
     h = getattr(obj, "_pp_h", None)
     if h is None:
         return obj.__reduce__()
+    _shared.keep(obj)
     return _raw, (_spec(obj._pp_type), h)
 
 
@@ -166,6 +167,7 @@ class _HandleMixin:
         return h if h[5] and h[7] else None
 
     def __reduce__(self):
+        _shared.keep(self)
         return _rebuild_wrapped, (_spec(self._pp_type), self._pp_h, self._lock)
 
 

@@ -40,6 +40,7 @@ class _Primitive(_polypool.Sync):
         return _shared.sync_handle(self)
 
     def __reduce__(self):
+        _shared.keep(self)
         return _shared.rebuild, (self._pp_handle,)
 
 
@@ -113,6 +114,7 @@ class BoundedSemaphore(Semaphore):
                                                 self._maxvalue)
 
     def __reduce__(self):
+        _shared.keep(self)
         return _rebuild_bounded, (self._pp_handle, self._maxvalue)
 
 
@@ -166,6 +168,7 @@ class Condition(_polypool.Sync):
         return _shared.sync_handle(self)
 
     def __reduce__(self):
+        _shared.keep(self)
         return _shared.rebuild, (self._pp_handle,)
 
     def wait(self, timeout=None):
@@ -221,6 +224,7 @@ class Barrier(_polypool.Sync):
         return _shared.sync_handle(self)
 
     def __reduce__(self):
+        _shared.keep(self)
         return _rebuild_barrier, (self._pp_handle, self._action, self._timeout)
 
     def wait(self, timeout=None):
