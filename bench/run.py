@@ -3,9 +3,10 @@
 one run on one machine, and records the results in docs/benchmarks.md.
 
     /usr/bin/python3 bench/run.py [--build build] [--repeat 5] [--no-write]
-                                  [--python-only | --c-only | --shared-only]
+                                  [--python-only | --c-only | --shared-only |
+                                   --queue-only | --managers-only]
 
-Three tables, each between its own markers in docs/benchmarks.md:
+Five tables, each between its own markers in docs/benchmarks.md:
 
 - The C client (bench/bench.c): polypool runs its C task function
   (bench/benchtasks.c) on the warm default pool of a private daemon with as
@@ -26,6 +27,15 @@ Three tables, each between its own markers in docs/benchmarks.md:
   another, and an Event ping-pong; polypool against multiprocessing's fork
   context (and, in C, against the POSIX semaphore multiprocessing's locks
   are made of).
+- Queues and pipes (bench/bench_queue.py for Python, bench/bench_queue.c
+  for C): Queue throughput from one producer process to one consumer
+  process (ints, 64 KiB and 1 MiB bytes), Pipe ping-pong and one-way
+  send_bytes; polypool against multiprocessing's fork context (and, in C,
+  pp_queue/pp_pipe against a POSIX pipe).
+- Managers (bench/bench_managers.py): Manager().dict() `d[k] = v`, `d[k]`
+  and `k in d` from one process, `d[k] = v` from 4 processes at once, and
+  Manager().list() append and indexing; polypool (the objects live in its
+  daemon) against multiprocessing's fork context (a manager server process).
 
 Each workload is repeated, the contenders interleaved so that they share the
 machine's noise, and the medians are reported with their ratios.
@@ -49,6 +59,8 @@ TOP = os.path.dirname(HERE)
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PY_BEGIN, PY_END = "<!-- bench-py:begin -->", "<!-- bench-py:end -->"
 SH_BEGIN, SH_END = "<!-- bench-shared:begin -->", "<!-- bench-shared:end -->"
+QU_BEGIN, QU_END = "<!-- bench-queue:begin -->", "<!-- bench-queue:end -->"
+MG_BEGIN, MG_END = "<!-- bench-managers:begin -->", "<!-- bench-managers:end -->"
 
 # (name, args, metric, higher_is_better, target ratio vs fork or None)
 WORKLOADS = [
@@ -559,6 +571,259 @@ def bench_shared(args, build, env, pp_ok, pp_why):
     return "\n".join(lines), failed
 
 
+# Queues and pipes. The Python workloads of bench/bench_queue.py: (key, args).
+QU_N_INTS = 200000
+QU_N_64K = 5000
+QU_N_1M = 100
+QU_N_PING = 5000
+QU_PY = [
+    ("ints", ["--workload", "queue", "--n", str(QU_N_INTS)]),
+    ("64k", ["--workload", "queue", "--n", str(QU_N_64K), "--size", "65536"]),
+    ("1m", ["--workload", "queue", "--n", str(QU_N_1M), "--size", str(1 << 20)]),
+    ("ping", ["--workload", "pipe", "--n", str(QU_N_PING)]),
+    ("pipe_64k", ["--workload", "pipe_bytes", "--n", str(QU_N_64K), "--size", "65536"]),
+]
+QU_C = [
+    ("ints", ["queue", str(QU_N_INTS)]),
+    ("64k", ["queue", str(QU_N_64K), "65536"]),
+    ("ping", ["pipe", str(QU_N_PING)]),
+]
+
+
+def bench_queue(args, build, env, pp_ok, pp_why):
+    """The queues and pipes table: Python (bench_queue.py), polypool
+    against multiprocessing's fork context, and C (bench_queue), the
+    contenders interleaved, the order rotated each round."""
+    exe = os.path.join(build, "bench", "bench_queue")
+    py = [sys.executable, os.path.join(HERE, "bench_queue.py")]
+    if pp_ok:
+        p = subprocess.run([sys.executable, "-c", "import polypool; polypool.Queue, "
+                            "polypool.Pipe"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=60)
+        if p.returncode != 0:
+            pp_ok, pp_why = False, tail(p.stdout, 1)
+            print(f"bench: skipping polypool's Python queue contender: {pp_why}", flush=True)
+    impls = ["polypool", "fork"] if pp_ok else ["fork"]
+    failed = {}   # (impl, key) -> why
+    if not os.access(exe, os.X_OK):
+        for key, _ in QU_C:
+            failed[("polypool", "c_" + key)] = f"{exe} is not built (ninja -C {build})"
+        print(f"bench: skipping the C queue benchmarks: {exe} is not built", flush=True)
+    py_runs = {key: {k: [] for k in impls} for key, _ in QU_PY}
+    c_runs = {key: [] for key, _ in QU_C}
+
+    def one(impl, key, cmd):
+        if (impl, key) in failed:
+            return None
+        r, why = try_json(cmd, env, timeout=120)
+        if why:
+            failed[(impl, key)] = why
+            print(f"bench: {impl}, {key}: FAILED: {why}", file=sys.stderr, flush=True)
+        return r
+
+    t0 = time.monotonic()
+    for i in range(args.repeat):
+        order = impls[i % len(impls):] + impls[:i % len(impls)]
+        for key, wl in QU_PY:
+            for impl in order:
+                r = one(impl, key, py + ["--impl", impl] + wl)
+                if r:
+                    py_runs[key][impl].append(r)
+        for key, wl in QU_C:
+            r = one("polypool", "c_" + key, [exe] + wl)
+            if r:
+                c_runs[key].append(r)
+        print(f"bench: queue, round {i + 1} of {args.repeat} "
+              f"({time.monotonic() - t0:.0f} s)", flush=True)
+
+    for key, _ in QU_PY:
+        for impl in impls:
+            rs = py_runs[key][impl]
+            if rs:
+                metrics = [m for m in rs[0] if m.endswith(("_per_s", "_us"))]
+                print(f"bench: queue {key}, {impl}: " + "; ".join(
+                    f"{m} " + " ".join(f"{r[m]:.4g}" for r in rs) for m in metrics))
+    for key, rs in c_runs.items():
+        if rs:
+            metrics = [m for m in rs[0] if m.endswith(("_per_s", "_us"))]
+            print(f"bench: queue C {key}: " + "; ".join(
+                f"{m} " + " ".join(f"{r[m]:.4g}" for r in rs) for m in metrics))
+
+    def py_med(key, impl, metric):
+        v = [r[metric] for r in py_runs[key].get(impl, [])]
+        return statistics.median(v) if v else None
+
+    def c_med(key, metric):
+        v = [r[metric] for r in c_runs[key]]
+        return statistics.median(v) if v else None
+
+    rows = []
+
+    def row(name, pp, base, unit, higher, target=None, met=None):
+        ratio = None
+        if pp is not None and base is not None and pp > 0 and base > 0:
+            ratio = pp / base if higher else base / pp
+        ok = ""
+        if met is not None:
+            ok = "n/a" if ratio is None else ("yes" if met(ratio) else "**no**")
+        rows.append((name, fmt_unit(pp, unit), fmt_unit(base, unit),
+                     f"{ratio:.2f}×" if ratio is not None else "—", target or "—", ok))
+
+    at_least = lambda r: r >= 1.0   # noqa: E731
+    mp_ints = py_med("ints", "fork", "items_per_s")
+    mp_64k = py_med("64k", "fork", "items_per_s")
+    row(f"Queue, ints: a producer process `put(i)` × {QU_N_INTS:,}, a consumer process "
+        "`get()`s them; items/s",
+        py_med("ints", "polypool", "items_per_s"), mp_ints, "rate", True,
+        "≥ 1×", at_least)
+    row(f"Queue, 64 KiB `bytes` items × {QU_N_64K:,}, the same; items/s",
+        py_med("64k", "polypool", "items_per_s"), mp_64k, "rate", True,
+        "≥ 1×", at_least)
+    row(f"Queue, 1 MiB `bytes` items × {QU_N_1M} (streamed through polypool's 1 MiB ring), "
+        "the same; items/s",
+        py_med("1m", "polypool", "items_per_s"), py_med("1m", "fork", "items_per_s"),
+        "rate", True)
+    row("Pipe ping-pong between two processes (`send(i)`; the other end `send(recv())`), "
+        "µs per round trip",
+        py_med("ping", "polypool", "round_trip_us"), py_med("ping", "fork", "round_trip_us"),
+        "us", False, "≥ 1× (≤ mp's)", at_least)
+    row(f"Pipe, one way: `send_bytes()` of 64 KiB × {QU_N_64K:,}, `recv_bytes()` in "
+        "another process; messages/s",
+        py_med("pipe_64k", "polypool", "items_per_s"),
+        py_med("pipe_64k", "fork", "items_per_s"), "rate", True)
+    row("Queue, ints, **C**: `pp_queue_put` / `pp_queue_get` between a forked child and "
+        "its parent vs multiprocessing's **Python** ints row above",
+        c_med("ints", "items_per_s"), mp_ints, "rate", True)
+    row("Queue, 64 KiB, **C**: the same with `PP_BYTES` items vs multiprocessing's "
+        "**Python** 64 KiB row above",
+        c_med("64k", "items_per_s"), mp_64k, "rate", True)
+    row("Pipe ping-pong, **C**: `pp_conn_send` / `pp_conn_recv` vs 8-byte `write` / `read` "
+        "on two POSIX pipes (what multiprocessing's Pipe sits on), both C, µs per round trip",
+        c_med("ping", "round_trip_us"), c_med("ping", "posix_round_trip_us"), "us", False)
+
+    lines = [QU_BEGIN, "",
+             f"Measured {datetime.date.today().isoformat()} on {machine()}; "
+             f"median of {args.repeat} runs, contenders interleaved (the order rotated "
+             "each round), each run a fresh process; import, connection and process "
+             "start-up are not timed. Python: `import polypool as multiprocessing` "
+             "(`bench/bench_queue.py`) against multiprocessing's fork context "
+             "(Linux's default); C: `bench/bench_queue.c`. Ratios are oriented so that "
+             "> 1 means polypool is better.", ""]
+    if not pp_ok:
+        lines += [f"**polypool's Python column not measured**: the package is not importable "
+                  f"from `<build>/bindings/python` (`{pp_why}`).", ""]
+    lines += ["| workload | polypool | multiprocessing | ratio | target | met |",
+              "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append("| " + " | ".join(r) + " |")
+    if failed:
+        lines.append("")
+        for (impl, key), why in failed.items():
+            lines.append(f"- {impl} failed *{key}*: `{error_line(why)}`")
+    lines += ["", QU_END]
+    return "\n".join(lines), failed
+
+
+# Managers. The workloads of bench/bench_managers.py: (key, args).
+MG_N = 20000
+MG_N_PROCS = 5000
+MG_PROCS = 4
+MG_PY = [
+    ("dict", ["--workload", "dict", "--n", str(MG_N)]),
+    ("dict_procs", ["--workload", "dict_procs", "--n", str(MG_N_PROCS),
+                    "--procs", str(MG_PROCS)]),
+    ("list", ["--workload", "list", "--n", str(MG_N)]),
+]
+
+
+def bench_managers(args, build, env, pp_ok, pp_why):
+    """The managers table: bench_managers.py, polypool against
+    multiprocessing's fork context, interleaved, the order rotated each
+    round."""
+    py = [sys.executable, os.path.join(HERE, "bench_managers.py")]
+    if pp_ok:
+        p = subprocess.run([sys.executable, "-c", "import polypool; polypool.Manager; "
+                            "import polypool.managers"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=60)
+        if p.returncode != 0:
+            pp_ok, pp_why = False, tail(p.stdout, 1)
+            print(f"bench: skipping polypool's managers contender: {pp_why}", flush=True)
+    impls = ["polypool", "fork"] if pp_ok else ["fork"]
+    failed = {}   # (impl, key) -> why
+    runs = {key: {k: [] for k in impls} for key, _ in MG_PY}
+    t0 = time.monotonic()
+    for i in range(args.repeat):
+        order = impls[i % len(impls):] + impls[:i % len(impls)]
+        for key, wl in MG_PY:
+            for impl in order:
+                if (impl, key) in failed:
+                    continue
+                r, why = try_json(py + ["--impl", impl] + wl, env, timeout=300)
+                if why:
+                    failed[(impl, key)] = why
+                    print(f"bench: {impl}, {key}: FAILED: {why}", file=sys.stderr, flush=True)
+                else:
+                    runs[key][impl].append(r)
+        print(f"bench: managers, round {i + 1} of {args.repeat} "
+              f"({time.monotonic() - t0:.0f} s)", flush=True)
+    for key, _ in MG_PY:
+        for impl in impls:
+            rs = runs[key][impl]
+            if rs:
+                metrics = [m for m in rs[0] if m.endswith("_per_s")]
+                print(f"bench: managers {key}, {impl}: " + "; ".join(
+                    f"{m} " + " ".join(f"{r[m]:.4g}" for r in rs) for m in metrics))
+
+    def med(key, impl, metric):
+        v = [r[metric] for r in runs[key].get(impl, [])]
+        return statistics.median(v) if v else None
+
+    rows = []
+
+    def row(name, key, metric, target=None):
+        pp, base = med(key, "polypool", metric), med(key, "fork", metric)
+        ratio = pp / base if pp and base else None
+        ok = ""
+        if target is not None:
+            ok = "n/a" if ratio is None else ("yes" if ratio >= target else "**no**")
+        rows.append((name, fmt_unit(pp, "rate"), fmt_unit(base, "rate"),
+                     f"{ratio:.2f}×" if ratio is not None else "—",
+                     f"≥ {target:g}×" if target is not None else "—", ok))
+
+    row(f"`d[k] = v`, one process, {MG_N:,} times over 1,000 keys; operations/s",
+        "dict", "set_per_s", 2.0)
+    row(f"`d[k]`, one process, {MG_N:,} times; operations/s", "dict", "get_per_s", 2.0)
+    row(f"`k in d`, one process, {MG_N:,} times; operations/s", "dict", "contains_per_s")
+    row(f"`d[k] = v` from {MG_PROCS} processes at once, {MG_N_PROCS:,} each on its own "
+        "keys; total operations/s", "dict_procs", "set_per_s")
+    row(f"`l.append(i)`, one process, {MG_N:,} times; operations/s", "list", "append_per_s")
+    row(f"`l[i]`, one process, {MG_N:,} times; operations/s", "list", "getitem_per_s")
+
+    lines = [MG_BEGIN, "",
+             f"Measured {datetime.date.today().isoformat()} on {machine()}; "
+             f"median of {args.repeat} runs, contenders interleaved (the order rotated "
+             "each round), each run a fresh process; import, `Manager()` and process "
+             "start-up are not timed, single-process loops report their median of 5 "
+             "chunks. `import polypool as multiprocessing` (`bench/bench_managers.py`) "
+             "against multiprocessing's fork context. Ratios are polypool ÷ "
+             "multiprocessing: > 1 means polypool is faster.", ""]
+    if not pp_ok:
+        lines += [f"**polypool not measured**: the package is not importable "
+                  f"from `<build>/bindings/python` (`{pp_why}`).", ""]
+    lines += ["| workload | polypool | multiprocessing | ratio | target | met |",
+              "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append("| " + " | ".join(r) + " |")
+    if failed:
+        lines.append("")
+        for (impl, key), why in failed.items():
+            lines.append(f"- {impl} failed *{key}*: `{error_line(why)}`")
+    lines += ["", MG_END]
+    return "\n".join(lines), failed
+
+
 def write_region(doc, begin, end, table, after=None):
     """doc with the region begin..end replaced by table; a missing region is
     inserted right after the marker `after` when there is one, else at the end."""
@@ -581,10 +846,16 @@ def main():
     only.add_argument("--c-only", action="store_true", help="only the C client's table")
     only.add_argument("--shared-only", action="store_true",
                       help="only the shared memory and synchronisation table")
+    only.add_argument("--queue-only", action="store_true",
+                      help="only the queues and pipes table")
+    only.add_argument("--managers-only", action="store_true",
+                      help="only the managers table")
     args = ap.parse_args()
-    run_c = not (args.python_only or args.shared_only)
-    run_py = not (args.c_only or args.shared_only)
-    run_shared = not (args.c_only or args.python_only)
+    run_c = not (args.python_only or args.shared_only or args.queue_only or args.managers_only)
+    run_py = not (args.c_only or args.shared_only or args.queue_only or args.managers_only)
+    run_shared = not (args.c_only or args.python_only or args.queue_only or args.managers_only)
+    run_queue = not (args.c_only or args.python_only or args.shared_only or args.managers_only)
+    run_managers = not (args.c_only or args.python_only or args.shared_only or args.queue_only)
     build = os.path.abspath(args.build)
     daemon = os.path.join(build, "runtime", "polypoold")
     worker = os.path.join(build, "runtime", "worker", "polypool-worker")
@@ -597,12 +868,12 @@ def main():
     env = dict(os.environ, POLYPOOL_ADDRESS=addr, POLYPOOL_NO_AUTOSTART="1",
                POLYPOOL_WORKER=worker, PYTHONPATH=os.pathsep.join(pypath))
     pp_ok, pp_why = False, "not asked for"
-    if run_py or run_shared:
+    if run_py or run_shared or run_queue or run_managers:
         pp_ok, pp_why = polypool_importable(env)
         if not pp_ok:
             print(f"bench: skipping polypool's Python contender: {pp_why}", flush=True)
     d = None
-    if run_c or run_shared or pp_ok:
+    if run_c or run_shared or run_queue or run_managers or pp_ok:
         d = subprocess.Popen([daemon, "--listen", addr, "--workers", str(os.cpu_count()),
                               "--worker", worker, "--log-level", "warn"], env=env)
     tables, failed = [], {}
@@ -623,6 +894,16 @@ def main():
             failed.update({(impl, "shared: " + key): why
                            for (impl, key), why in sh_failed.items()})
             tables.append((SH_BEGIN, SH_END, PY_END, table))
+        if run_queue:
+            table, qu_failed = bench_queue(args, build, env, pp_ok, pp_why)
+            failed.update({(impl, "queue: " + key): why
+                           for (impl, key), why in qu_failed.items()})
+            tables.append((QU_BEGIN, QU_END, SH_END, table))
+        if run_managers:
+            table, mg_failed = bench_managers(args, build, env, pp_ok, pp_why)
+            failed.update({(impl, "managers: " + key): why
+                           for (impl, key), why in mg_failed.items()})
+            tables.append((MG_BEGIN, MG_END, QU_END, table))
     finally:
         if d:
             d.terminate()

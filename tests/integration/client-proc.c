@@ -23,6 +23,30 @@
  *   client-proc URL hold POOL close    the same, but closes its client (ending
  *                                      its session) before it says "held"
  *
+ *
+ * Queues and pipes (test-queue.c); the handle comes from the named pool
+ * POOL (pt_get_init), and the helper dies with its parent:
+ *   client-proc URL qget POOL          attaches the queue, prints "ready <pid>",
+ *                                      then gets items for ever, printing
+ *                                      "item <int>" (an int) or "item bytes <len>";
+ *                                      exits 0 once the queue is closed
+ *   client-proc URL qput POOL SIZE N   attaches the queue, prints "putting <pid>",
+ *                                      puts N BYTES items of SIZE bytes (byte i of
+ *                                      item k: (k * 131 + i) & 0xff), prints "done"
+ *                                      and waits to be killed
+ *   client-proc URL pipemake POOL      creates a duplex pipe (a, b), puts the handle
+ *                                      of a into the queue from POOL, sends the
+ *                                      string "hello" through b, prints "ready <pid>"
+ *                                      and waits to be killed, holding both ends
+ *   client-proc URL connhold POOL [close|send SIZE]
+ *                                      attaches the pipe end from POOL, sends the
+ *                                      string "hello" through it when it is
+ *                                      writable and prints "held <pid>"; with close,
+ *                                      then closes the end and prints "closed"; with
+ *                                      send, then sends SIZE bytes (send_bytes,
+ *                                      byte i: i & 0xff) and prints "sent"; then
+ *                                      waits to be killed
+ *
  * Exit codes: 0 success; a pp_status (1..25) when a call failed with it;
  * 100 a wrong or missing result; 101 bad usage or setup.
  * The task library comes from $PPTEST_LIB; autostart is always off.
@@ -295,6 +319,170 @@ static int do_hold(pp_client *c, const char *pool, bool close_client)
         pause();
 }
 
+/* ---- queues and pipes ---- */
+
+static void say(const char *fmt, int arg)
+{
+    printf(fmt, arg);
+    putchar('\n');
+    fflush(stdout);
+}
+
+static void wait_forever(void)
+{
+    for (;;)
+        pause();
+}
+
+/* The value pt_init stored in the workers of named pool `pool`. */
+static pp_value *pool_init_value(pp_client *c, const char *pool)
+{
+    pp_pool *p = NULL;
+    pp_status st = pp_pool_attach(c, pool, &p);
+    if (st != PP_OK) {
+        fprintf(stderr, "client-proc: attach %s: %s\n", pool, pp_status_name(st));
+        exit(st);
+    }
+    pp_func *f = func("pt_get_init");
+    pp_value *args = pp_value_list(), *h = NULL;
+    if ((st = pp_pool_apply(p, f, args, -1, &h)) != PP_OK) {
+        fprintf(stderr, "client-proc: pt_get_init: %s\n", pp_status_name(st));
+        exit(st);
+    }
+    pp_value_free(args);
+    pp_func_free(f);
+    pp_pool_free(p);
+    return h;
+}
+
+static pp_queue *pool_queue(pp_client *c, const char *pool)
+{
+    pp_value *h = pool_init_value(c, pool);
+    pp_queue *q = NULL;
+    pp_status st = pp_queue_from_value(c, h, &q);
+    pp_value_free(h);
+    if (st != PP_OK) {
+        fprintf(stderr, "client-proc: queue: %s: %s\n", pp_status_name(st),
+                pp_last_error()->message);
+        exit(st);
+    }
+    return q;
+}
+
+static int do_qget(pp_client *c, const char *pool)
+{
+    die_with_parent();
+    pp_queue *q = pool_queue(c, pool);
+    say("ready %d", (int)getpid());
+    for (;;) {
+        pp_value *v = NULL;
+        pp_status st = pp_queue_get(q, -1, &v);
+        if (st == PP_ECLOSED)
+            break;
+        if (st != PP_OK) {
+            fprintf(stderr, "client-proc: qget: %s\n", pp_status_name(st));
+            return st;
+        }
+        size_t len = 0;
+        if (pp_value_kind(v) == PP_BYTES && pp_value_get_bytes(v, &len))
+            say("item bytes %d", (int)len);
+        else
+            say("item %d", (int)pp_value_get_int(v));
+        pp_value_free(v);
+    }
+    pp_queue_free(q);
+    return 0;
+}
+
+static int do_qput(pp_client *c, const char *pool, size_t size, size_t n)
+{
+    die_with_parent();
+    pp_queue *q = pool_queue(c, pool);
+    unsigned char *buf = malloc(size ? size : 1);
+    if (!buf)
+        return PP_ENOMEM;
+    say("putting %d", (int)getpid());
+    for (size_t k = 0; k < n; k++) {
+        for (size_t i = 0; i < size; i++)
+            buf[i] = (unsigned char)((k * 131 + i) & 0xff);
+        pp_value *v = pp_value_bytes(buf, size);
+        pp_status st = pp_queue_put(q, v, -1);
+        pp_value_free(v);
+        if (st != PP_OK) {
+            fprintf(stderr, "client-proc: qput: %s\n", pp_status_name(st));
+            return st;
+        }
+    }
+    free(buf);
+    say("done", 0);
+    wait_forever();
+    return 0;
+}
+
+static int do_pipemake(pp_client *c, const char *pool)
+{
+    die_with_parent();
+    pp_queue *q = pool_queue(c, pool);
+    pp_conn *a = NULL, *b = NULL;
+    pp_status st = pp_pipe(c, true, &a, &b);
+    pp_value *h = st == PP_OK ? pp_conn_to_value(a) : NULL;
+    pp_value *hello = pp_value_string("hello");
+    if (st == PP_OK)
+        st = pp_queue_put(q, h, 5000);
+    if (st == PP_OK)
+        st = pp_conn_send(b, hello);
+    if (st != PP_OK) {
+        fprintf(stderr, "client-proc: pipemake: %s: %s\n", pp_status_name(st),
+                pp_last_error()->message);
+        return st;
+    }
+    pp_value_free(hello);
+    pp_value_free(h);
+    /* a stays open too: a handle in a queue holds nothing, so closing a
+     * before the test attached it would close it everywhere. */
+    say("ready %d", (int)getpid());
+    wait_forever();
+    return 0;
+}
+
+static int do_connhold(pp_client *c, const char *pool, const char *then, size_t size)
+{
+    die_with_parent();
+    pp_value *h = pool_init_value(c, pool);
+    pp_conn *k = NULL;
+    pp_status st = pp_conn_from_value(c, h, &k);
+    pp_value_free(h);
+    if (st == PP_OK && pp_conn_writable(k)) {
+        pp_value *hello = pp_value_string("hello");
+        st = pp_conn_send(k, hello);
+        pp_value_free(hello);
+    }
+    if (st != PP_OK) {
+        fprintf(stderr, "client-proc: connhold: %s: %s\n", pp_status_name(st),
+                pp_last_error()->message);
+        return st;
+    }
+    say("held %d", (int)getpid());
+    if (then && !strcmp(then, "close")) {
+        pp_conn_close(k);
+        say("closed", 0);
+    } else if (then && !strcmp(then, "send")) {
+        unsigned char *buf = malloc(size ? size : 1);
+        if (!buf)
+            return PP_ENOMEM;
+        for (size_t i = 0; i < size; i++)
+            buf[i] = (unsigned char)(i & 0xff);
+        if ((st = pp_conn_send_bytes(k, buf, size)) != PP_OK) {
+            fprintf(stderr, "client-proc: connhold send: %s\n", pp_status_name(st));
+            return st;
+        }
+        free(buf);
+        say("sent", 0);
+    }
+    wait_forever();
+    return 0;
+}
+
 /* ---- setuid ---- */
 
 static int do_setuid(uid_t uid)
@@ -323,7 +511,7 @@ static int do_setuid(uid_t uid)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: client-proc URL map|named|stress|hang|setuid|shmhold|hold ...\n");
+        fprintf(stderr, "usage: client-proc URL map|named|stress|hang|setuid|shmhold|hold|qget|qput|pipemake|connhold ...\n");
         return 101;
     }
     url = argv[1];
@@ -357,6 +545,18 @@ int main(int argc, char **argv)
         rc = do_hold(c, argv[3], false);
     } else if (strcmp(what, "hold") == 0 && argc == 5 && strcmp(argv[4], "close") == 0) {
         rc = do_hold(c, argv[3], true);
+    } else if (strcmp(what, "qget") == 0 && argc == 4) {
+        rc = do_qget(c, argv[3]);
+    } else if (strcmp(what, "qput") == 0 && argc == 6) {
+        rc = do_qput(c, argv[3], (size_t)atol(argv[4]), (size_t)atol(argv[5]));
+    } else if (strcmp(what, "pipemake") == 0 && argc == 4) {
+        rc = do_pipemake(c, argv[3]);
+    } else if (strcmp(what, "connhold") == 0 && argc == 4) {
+        rc = do_connhold(c, argv[3], NULL, 0);
+    } else if (strcmp(what, "connhold") == 0 && argc == 5 && strcmp(argv[4], "close") == 0) {
+        rc = do_connhold(c, argv[3], "close", 0);
+    } else if (strcmp(what, "connhold") == 0 && argc == 6 && strcmp(argv[4], "send") == 0) {
+        rc = do_connhold(c, argv[3], "send", (size_t)atol(argv[5]));
     }
     pp_pool_free(p);
     pp_client_close(c);

@@ -359,3 +359,59 @@ EXPORT int pt_py_array_inc(const pp_value *args, pp_value *result)
         return pp_task_fail(result, "pt_py_array_inc: release: %s", pp_status_name(st));
     return pp_value_set_int(result, sum) == PP_OK ? 0 : 1;
 }
+
+/* ---- queues (test-queue.c) ---------------------------------------------------
+ * The queue's handle is opened with a NULL client, as a task must: the
+ * submitter's reference keeps the segment alive. */
+
+/* pt_q_put(queue, from, n): puts the ints from .. from+n-1 into the passed
+ * queue, in order (each put waits as long as it must); returns n. */
+EXPORT int pt_q_put(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_q_put", args, 1, from);
+    ARG_INT("pt_q_put", args, 2, n);
+    pp_queue *q = NULL;
+    pp_status st = pp_queue_from_value(NULL, pp_value_at(args, 0), &q);
+    if (st != PP_OK)
+        return pp_task_fail(result, "pt_q_put: %s", pp_status_name(st));
+    for (int64_t i = 0; i < n; i++) {
+        pp_value *v = pp_value_int(from + i);
+        st = v ? pp_queue_put(q, v, -1) : PP_ENOMEM;
+        pp_value_free(v);
+        if (st != PP_OK) {
+            pp_queue_free(q);
+            return pp_task_fail(result, "pt_q_put: put %lld: %s", (long long)i,
+                                pp_status_name(st));
+        }
+    }
+    pp_queue_free(q);
+    return pp_value_set_int(result, n) == PP_OK ? 0 : 1;
+}
+
+/* pt_q_get(queue, n, timeout_ms) -> a LIST of the next n items of the
+ * passed queue; fails with the status name of a get that fails. */
+EXPORT int pt_q_get(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_q_get", args, 1, n);
+    ARG_INT("pt_q_get", args, 2, timeout);
+    pp_queue *q = NULL;
+    pp_status st = pp_queue_from_value(NULL, pp_value_at(args, 0), &q);
+    if (st != PP_OK)
+        return pp_task_fail(result, "pt_q_get: %s", pp_status_name(st));
+    pp_value *list = pp_value_list();
+    for (int64_t i = 0; list && i < n; i++) {
+        pp_value *v = NULL;
+        if ((st = pp_queue_get(q, (int)timeout, &v)) != PP_OK) {
+            pp_value_free(list);
+            pp_queue_free(q);
+            return pp_task_fail(result, "pt_q_get: get %lld: %s", (long long)i,
+                                pp_status_name(st));
+        }
+        pp_value_append(list, v);
+    }
+    pp_queue_free(q);
+    if (!list)
+        return pp_task_fail(result, "pt_q_get: out of memory");
+    pp_value_move(result, list);
+    return 0;
+}

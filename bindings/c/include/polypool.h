@@ -711,7 +711,10 @@ pp_status pp_conn_from_value(pp_client *c, const pp_value *v, pp_conn **out);
  * Values; keys are equal when they encode alike (ints, strings, bytes and
  * lists of those compare as expected; 1 and 1.0 and True are three keys).
  * An object lives while some client holds it (made, attached, or from a
- * handle), then goes.
+ * handle), then goes. A pp_dict or pp_list is a reference through its
+ * client (nothing is mapped): free it before closing that client. A task
+ * that receives one's handle needs a client of its own to open it
+ * (pp_client_open(NULL, ...) in a worker reaches its daemon).
  */
 
 typedef struct pp_dict pp_dict;

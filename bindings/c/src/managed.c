@@ -218,13 +218,18 @@ pp_status pp_dict_items(pp_dict *d, pp_value **map)
                               &vals, &n, NULL);
     if (st != PP_OK)
         return st;
+    /* The daemon's keys are distinct: the pairs go in as they are, in one
+     * pass (pp_value_map_set would search the map for each key, and would
+     * merge a list key into an equal tuple key). */
     pp_value *m = pp_value_map();
+    if (m && value_reserve(m, n / 2) != PP_OK) {
+        pp_value_free(m);
+        m = NULL;
+    }
     for (size_t i = 0; m && i + 1 < n; i += 2) {
-        if (pp_value_map_set(m, vals[i], vals[i + 1]) != PP_OK) {
-            pp_value_free(m);
-            m = NULL;
-            break;
-        }
+        m->u.c.items[2 * m->u.c.len] = vals[i];
+        m->u.c.items[2 * m->u.c.len + 1] = vals[i + 1];
+        m->u.c.len++;
         vals[i] = vals[i + 1] = NULL;
     }
     free_results(vals, n);

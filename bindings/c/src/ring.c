@@ -178,11 +178,17 @@ static int next_record(void *ring, uint32_t rec[2], bool partial, const struct p
             copy_out(ring, hd, rec, 2 * sizeof *rec);
             return PP_OK;
         }
+        /* The writer may have committed more and then let go of its lock
+         * (or closed) since tail was read: look at tail again before
+         * concluding anything from the lock or the flags. */
         if (partial) {
             uint32_t holder = pps_lock_holder(LOCK_W(ring));
-            if (holder == 0 || !pps_pid_alive(holder))
+            atomic_thread_fence(memory_order_acquire);
+            if ((holder == 0 || !pps_pid_alive(holder)) &&
+                atomic_load_explicit(&h->tail, memory_order_acquire) == hd)
                 return PP_EAGAIN;
-        } else if (atomic_load(&h->flags) & (RING_NO_WRITERS | RING_CLOSED)) {
+        } else if ((atomic_load(&h->flags) & (RING_NO_WRITERS | RING_CLOSED)) &&
+                   atomic_load_explicit(&h->tail, memory_order_acquire) == hd) {
             return PP_EEOF;
         }
         int r = await(&h->data_seq, seen, &h->readers_waiting, partial ? &forever : w);
@@ -284,7 +290,8 @@ int ring_poll(void *ring, const struct pps_wait *w)
         if (atomic_load(&h->tail) != atomic_load(&h->head))
             return PP_OK;
         if (atomic_load(&h->flags) & (RING_NO_WRITERS | RING_CLOSED))
-            return PP_EEOF;
+            /* Something committed just before the flag was set counts. */
+            return atomic_load(&h->tail) != atomic_load(&h->head) ? PP_OK : PP_EEOF;
         int r = await(&h->data_seq, seen, &h->readers_waiting, w);
         if (r)
             return r;

@@ -42,7 +42,9 @@ class Connection:
                 self._out, end.id, end.path, end.size)
 
     def __reduce__(self):
-        return _rebuild, (self._pp_handle,)
+        h = self._pp_handle
+        _shared.keep(self._seg, self._end)
+        return _rebuild, (h,)
 
     @property
     def closed(self):
@@ -127,8 +129,10 @@ class Connection:
         m = memoryview(buf)
         if m.itemsize > 1:
             m = m.cast("B")
-        if offset < 0 or offset > m.nbytes:
-            raise ValueError("offset out of bounds")
+        if offset < 0:
+            raise ValueError("negative offset")
+        if offset > m.nbytes:
+            raise ValueError("offset too large")
         code, data = self._rin.get_bytes()
         if code != GOT:
             raise EOFError
@@ -201,10 +205,14 @@ def wait(object_list, timeout=None):
         while True:
             ready = [c for c in conns if c._rin is not None and c._rin.poll(0) != TIMEOUT]
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not ready and others:
-                # With connections too, look again every 10 ms.
-                step = left if not conns else min(0.01, left if left is not None else 0.01)
-                ready = [key.fileobj for key, _ in sel.select(step)]
+            if others:
+                # With connections too, look again every 10 ms; with one
+                # ready, only see which others are ready too.
+                if ready:
+                    step = 0
+                else:
+                    step = left if not conns else min(0.01, left if left is not None else 0.01)
+                ready += [key.fileobj for key, _ in sel.select(step)]
             elif not ready and conns:
                 step = 0.01 if left is None else min(0.01, left)
                 conns[0]._rin.poll(step) if conns[0]._rin is not None else time.sleep(step)

@@ -15,6 +15,7 @@ proxies: ``d['l'].append(1)`` changes a copy); keys are equal when they
 encode alike: ints, strings, bytes and tuples of those compare as in a
 dict, but 1, 1.0 and True are three different keys.
 """
+import operator
 import weakref
 
 from . import _polypool
@@ -29,6 +30,22 @@ DICT, LIST, NAMESPACE = 12, 13, 14
 _MISSING = object()
 
 
+class GoneError(NotFoundError):
+    """NotFoundError: a proxy names a managed object that is gone (no
+    process held it when it was unpickled)."""
+
+
+def _obj_op(obj_id, op, args=(), index=0, stop=0):
+    """One operation. A result that is a proxy to an object nobody holds
+    any more (a stored proxy does not keep its object alive) raises
+    ReferenceError, not the KeyError or IndexError of a missing item."""
+    try:
+        return _polypool.obj_op(obj_id, op, args, index, stop)
+    except GoneError as e:
+        raise ReferenceError("%s: a proxy stored in a managed object does not keep its "
+                             "object alive" % (e,)) from None
+
+
 class BaseProxy:
     """A reference to a managed object; _callmethod is not supported (the
     daemon runs a fixed set of operations), _getvalue() is."""
@@ -41,17 +58,19 @@ class BaseProxy:
 
     @classmethod
     def _attach(cls, obj_id):
-        return cls(_polypool.obj_new(0, obj_id))
+        return _rebuild(cls._type, obj_id)
 
     @property
     def _pp_handle(self):
         return (self._type, self._id, "", 0, 0, "", 0, 0, 0, "", 0, 0, "")
 
     def __reduce__(self):
+        from . import _shared
+        _shared.keep(self)
         return _rebuild, (self._type, self._id)
 
     def _op(self, op, args=(), index=0, stop=0):
-        return _polypool.obj_op(self._id, op, args, index, stop)
+        return _obj_op(self._id, op, args, index, stop)
 
     def __repr__(self):
         return "<%s object, typeid %r at %#x>" % (type(self).__name__, self._typeid, id(self))
@@ -77,21 +96,25 @@ class DictProxy(BaseProxy):
         return self._op(LEN)[1]
 
     def __getitem__(self, key):
+        hash(key)   # an unhashable key is a TypeError, as in a dict
         try:
             return self._op(GET, (key,))[0][0]
         except NotFoundError:
             raise KeyError(key) from None
 
     def __setitem__(self, key, value):
+        hash(key)
         self._op(SET, (key, value))
 
     def __delitem__(self, key):
+        hash(key)
         try:
             self._op(DEL, (key,))
         except NotFoundError:
             raise KeyError(key) from None
 
     def __contains__(self, key):
+        hash(key)
         return bool(self._op(CONTAINS, (key,))[1])
 
     def __iter__(self):
@@ -114,6 +137,7 @@ class DictProxy(BaseProxy):
             return default
 
     def pop(self, key, default=_MISSING):
+        hash(key)
         try:
             return self._op(POP, (key,))[0][0]
         except NotFoundError:
@@ -129,6 +153,7 @@ class DictProxy(BaseProxy):
         return k, v
 
     def setdefault(self, key, default=None):
+        hash(key)
         return self._op(SETDEFAULT, (key, default))[0][0]
 
     def update(self, *args, **kwargs):
@@ -214,6 +239,14 @@ class ListProxy(BaseProxy):
         self._op(SET_ALL, self._getvalue() * n)
         return self
 
+    def __mul__(self, n):
+        return self._getvalue() * n
+
+    __rmul__ = __mul__
+
+    def __reversed__(self):
+        return reversed(self._getvalue())
+
     def append(self, value):
         self._op(APPEND, (value,))
 
@@ -238,8 +271,11 @@ class ListProxy(BaseProxy):
         except NotFoundError:
             raise ValueError("list.remove(x): x not in list") from None
 
-    def index(self, value, start=0):
+    def index(self, value, start=0, stop=None):
+        if stop is not None:
+            return self._getvalue().index(value, start, stop)
         try:
+            start = max(-(1 << 62), min(operator.index(start), 1 << 62))
             return self._op(INDEX, (value,), start)[1]
         except NotFoundError:
             raise ValueError("%r is not in list" % (value,)) from None
@@ -258,7 +294,9 @@ class ListProxy(BaseProxy):
 
 
 def _index(i):
-    i = i.__index__()
+    if not hasattr(i, "__index__"):
+        raise TypeError("list indices must be integers or slices, not %s" % type(i).__name__)
+    i = operator.index(i)
     if not -(1 << 62) < i < (1 << 62):
         raise IndexError("list index out of range")
     return i
@@ -278,7 +316,7 @@ class Namespace(BaseProxy):
         if name.startswith("_"):
             raise AttributeError(name)
         try:
-            return _polypool.obj_op(self._id, GET, (name,))[0][0]
+            return _obj_op(self._id, GET, (name,))[0][0]
         except NotFoundError:
             raise AttributeError(name) from None
 
@@ -298,8 +336,8 @@ class Namespace(BaseProxy):
             raise AttributeError(name) from None
 
     def __repr__(self):
-        flat = _polypool.obj_op(self._id, ITEMS)[0]
-        items = ["%s=%r" % kv for kv in zip(flat[0::2], flat[1::2])]
+        flat = _obj_op(self._id, ITEMS)[0]
+        items = sorted("%s=%r" % kv for kv in zip(flat[0::2], flat[1::2]))
         return "Namespace(%s)" % ", ".join(items)
 
 
@@ -309,7 +347,11 @@ _PROXIES = {DICT: DictProxy, LIST: ListProxy, NAMESPACE: Namespace}
 def _rebuild(type_, obj_id):
     cls = _PROXIES[type_]
     obj = cls.__new__(cls)
-    BaseProxy.__init__(obj, _polypool.obj_new(0, obj_id))
+    try:
+        new_id = _polypool.obj_new(0, obj_id)
+    except NotFoundError as e:
+        raise GoneError(str(e), status=e.status) from None
+    BaseProxy.__init__(obj, new_id)
     return obj
 
 

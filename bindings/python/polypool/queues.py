@@ -64,6 +64,7 @@ class Queue:
                 0, 0, "", 0, 0, "")
 
     def __reduce__(self):
+        _shared.keep(self._seg)
         return _rebuild, (type(self), self._pp_handle)
 
     def __repr__(self):
@@ -235,13 +236,21 @@ class SimpleQueue:
     def __init__(self, *, ctx=None):
         self._q = Queue()
 
+    def _check_open(self):
+        # As multiprocessing's: its pipe's ends are closed.
+        if self._q._closed:
+            raise OSError("handle is closed")
+
     def put(self, obj):
+        self._check_open()
         self._q.put(obj)
 
     def get(self):
+        self._check_open()
         return self._q.get()
 
     def empty(self):
+        self._check_open()
         return self._q.empty()
 
     def close(self):
@@ -252,6 +261,7 @@ class SimpleQueue:
         return self._q._pp_handle
 
     def __reduce__(self):
+        _shared.keep(self._q._seg)
         return _rebuild_simple, (self._q._pp_handle,)
 
 

@@ -9,6 +9,7 @@
 #include "ext.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "codec.h"
 #include "internal.h"
@@ -110,6 +111,25 @@ static PyObject *result(int st, PyObject *value)
     }
 }
 
+/* Whether a message of len bytes is streamed (ring.c: larger than a
+ * quarter of the data area), and whether all of it would fit in the free
+ * space now (counted generously: a record header and padding per quarter
+ * of the data area, and one more). */
+static bool streamed(const void *ring, size_t len)
+{
+    const struct ring_hdr *h = (const struct ring_hdr *)((const char *)ring + RING_HDR_OFF);
+    return len > ((h->capacity / 4) & ~(uint64_t)7);
+}
+
+static bool fits_now(void *ring, size_t len)
+{
+    struct ring_hdr *h = (struct ring_hdr *)((char *)ring + RING_HDR_OFF);
+    uint64_t cap = h->capacity, quarter = (cap / 4) & ~(uint64_t)7;
+    uint64_t used = atomic_load(&h->tail) - atomic_load(&h->head);
+    uint64_t need = (uint64_t)len + (len / (quarter ? quarter : 1) + 2) * (RING_REC_HDR + 16);
+    return used <= cap && cap - used >= need;
+}
+
 static PyObject *put_data(Ring *self, const void *data, size_t len, int block, PyObject *t,
                           int joinable)
 {
@@ -117,8 +137,22 @@ static PyObject *put_data(Ring *self, const void *data, size_t len, int block, P
     if (make_wait(block, t, &w) < 0)
         return NULL;
     struct pps_wait now = { .deadline = 0 };
+    int st = PP_ETIMEDOUT;
+    if (streamed(self->ring, len)) {
+        /* Once its first part is in, a streamed message's put waits for
+         * room for the rest whatever the deadline: a put that must not
+         * wait does not start one that does not fit yet, and none waits
+         * holding the GIL (the reader may be a thread of this process). */
+        bool at_once = w.deadline >= 0 && w.deadline <= pps_now_ms();
+        if (at_once && !fits_now(self->ring, len))
+            return result(PP_ETIMEDOUT, NULL);
+        Py_BEGIN_ALLOW_THREADS
+        st = ring_put(self->ring, data, len, joinable, &w);
+        Py_END_ALLOW_THREADS
+        return result(st, NULL);
+    }
     /* Without a wait first: the common case never releases the GIL. */
-    int st = ring_put(self->ring, data, len, joinable, &now);
+    st = ring_put(self->ring, data, len, joinable, &now);
     if (st == PP_ETIMEDOUT && w.deadline != now.deadline) {
         Py_BEGIN_ALLOW_THREADS
         st = ring_put(self->ring, data, len, joinable, &w);
@@ -194,13 +228,35 @@ static void *grow(void *arg, size_t len)
     return b->data;
 }
 
+/* Whether the record at the ring's head is part of a streamed message
+ * (ring.c's kinds: 0 is a whole message). A look without the readers'
+ * lock: a hint, not a promise. */
+static bool head_streamed(void *ring)
+{
+    struct ring_hdr *h = (struct ring_hdr *)((char *)ring + RING_HDR_OFF);
+    uint64_t hd = atomic_load(&h->head);
+    if (atomic_load_explicit(&h->tail, memory_order_acquire) == hd || !h->capacity)
+        return false;
+    /* Records are 8-aligned in a data area a multiple of 8: a header
+     * never wraps. */
+    uint32_t rec[2];
+    memcpy(rec, (char *)ring + RING_DATA_OFF + hd % h->capacity, sizeof rec);
+    return rec[1] != 0;
+}
+
 static int get_data(Ring *self, int block, PyObject *t, struct grow_buf *b, size_t *len)
 {
     struct pps_wait w;
     if (make_wait(block, t, &w) < 0)
         return -1;
     struct pps_wait now = { .deadline = 0 };
-    int st = ring_get(self->ring, grow, b, len, &now);
+    int st = PP_ETIMEDOUT;
+    /* Without a wait first: the common case never releases the GIL. But
+     * a streamed message's get waits for its rest whatever the deadline
+     * (its writer may be a thread of this process, or stopped): not with
+     * the GIL held. */
+    if (!head_streamed(self->ring))
+        st = ring_get(self->ring, grow, b, len, &now);
     if (st == PP_ETIMEDOUT && w.deadline != now.deadline) {
         Py_BEGIN_ALLOW_THREADS
         st = ring_get(self->ring, grow, b, len, &w);
