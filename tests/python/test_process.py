@@ -24,6 +24,14 @@ def test_target_args_kwargs(mp, tmp_path):
     assert out.read_text() == "hello!"
 
 
+@pytest.mark.parametrize("size", [300_000, 5_000_000])
+def test_large_arguments(mp, tmp_path, size):
+    """Arguments that take several reads to reach the process helper."""
+    out = tmp_path / "out"
+    assert _run(mp.Process(target=tasks.write_file, args=(str(out), "x" * size))) == 0
+    assert out.stat().st_size == size
+
+
 def test_args_as_list(mp, tmp_path):
     out = tmp_path / "out"
     assert _run(mp.Process(target=tasks.write_file, args=[str(out), "x"])) == 0

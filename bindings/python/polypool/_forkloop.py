@@ -39,8 +39,13 @@ class ForkLoop:
         """Serves until EOF on the socket: on_request(payload, fds) for each
         request (it owns the fds; they come with the first request of a
         read), on_exit(pid, wait_status) for each child that ended.
-        on_request returns False to stop. Returns 0."""
+        on_request returns False to stop. Returns 0.
+
+        A request larger than one read comes in several, with its fds in the
+        first: they wait in `pending` until the request is complete (the
+        program sends one request at a time and waits for its answer)."""
         buf = b""
+        pending = []
         while True:
             for key, _ in self.sel.select():
                 if key.data is not None:              # a child's pidfd: it ended
@@ -55,13 +60,16 @@ class ForkLoop:
                     continue
                 data, fds, _, _ = socket.recv_fds(self.sock, self.bufsize, self.maxfds)
                 if not data:
+                    for fd in fds + pending:
+                        os.close(fd)
                     return 0                          # the other end is gone
                 buf += data
+                pending += fds
                 while len(buf) >= HDR.size and len(buf) >= HDR.size + HDR.unpack_from(buf)[0]:
                     n = HDR.unpack_from(buf)[0]
                     payload = buf[HDR.size:HDR.size + n]
                     buf = buf[HDR.size + n:]
-                    go_on = on_request(payload, fds)
-                    fds = []
+                    go_on = on_request(payload, pending)
+                    pending = []
                     if go_on is False:
                         return 0
