@@ -638,7 +638,9 @@ pp_status pp_array_from_value(pp_client *c, const pp_value *v, pp_array **out);
  * daemon. Items are Values (a Python program's objects arrive pickled,
  * PP_PICKLE, unless they are plain ints, strings, lists...). An item a
  * process has not taken is never lost when another process dies: a
- * consumer killed mid-get leaves the item in the queue.
+ * consumer killed mid-get leaves the item in the queue (except an item
+ * over a quarter of the ring's capacity, which streams through and is
+ * lost with a consumer killed while receiving it).
  */
 
 typedef struct pp_queue pp_queue;

@@ -320,6 +320,11 @@ void ring_set_flags(void *ring, uint32_t flags)
     pps_wake(&h->join_seq, INT_MAX);
 }
 
+void ring_add_unfinished(void *ring, uint32_t n)
+{
+    atomic_fetch_add(&HDR(ring)->unfinished, n);
+}
+
 int ring_task_done(void *ring)
 {
     struct ring_hdr *h = HDR(ring);

@@ -91,6 +91,9 @@ uint32_t ring_flags(const void *ring);
 /* Sets flags and wakes everyone waiting. */
 void ring_set_flags(void *ring, uint32_t flags);
 
+/* JoinableQueue: counts n more unfinished messages (a put that will reach
+ * the ring later, through a feeder, is unfinished from the start). */
+void ring_add_unfinished(void *ring, uint32_t n);
 /* JoinableQueue: PP_ESTATE when nothing is unfinished. */
 int ring_task_done(void *ring);
 /* Waits until every message put was task_done. */

@@ -77,9 +77,10 @@ class Queue:
 
     def put(self, obj, block=True, timeout=None):
         """Puts obj; with a maxsize, waits for room (queue.Full after timeout,
-        or at once when block is False)."""
+        or at once when block is False). An unbounded queue never waits:
+        what does not fit in the ring yet goes through the feeder thread."""
         self._check_open()
-        if self._buffer or self._feeder_busy():
+        if not self._maxsize and (self._buffer or self._feeder_busy()):
             self._feed(obj)
             return
         code, _ = self._ring.put(obj, False, None, self._joinable)
@@ -87,7 +88,8 @@ class Queue:
             return
         if code == EOF:
             raise ClosedError("the queue was closed")
-        if self._maxsize and self._ring.count() >= self._maxsize:
+        if self._maxsize:
+            # Bounded: full is maxsize items, or the ring's bytes.
             if not block:
                 raise _queue.Full
             code, _ = self._ring.put(obj, True, timeout, self._joinable)
@@ -95,8 +97,7 @@ class Queue:
                 return
             if code == EOF:
                 raise ClosedError("the queue was closed")
-            if self._ring.count() >= self._maxsize:
-                raise _queue.Full
+            raise _queue.Full
         # The ring's bytes are full: the feeder puts it in when there is room.
         self._feed(obj)
 
@@ -104,13 +105,15 @@ class Queue:
         return self._feeder is not None and self._feeder.is_alive() and self._pending
 
     def _feed(self, obj):
+        if self._joinable:
+            self._ring.add_unfinished()     # unfinished from put(), not from the ring
         with self._cond:
             self._buffer.append(obj)
             self._pending = True
             if self._feeder is None or not self._feeder.is_alive():
                 self._feeder = threading.Thread(target=_feeder_main,
                                                 args=(weakref.ref(self), self._ring,
-                                                      self._buffer, self._cond, self._joinable),
+                                                      self._buffer, self._cond),
                                                 name="QueueFeederThread", daemon=True)
                 self._feeder.start()
                 if not self._joincancelled:
@@ -186,7 +189,7 @@ class Queue:
         self._ring.set_flags(RING_CLOSED)
 
 
-def _feeder_main(ref, ring, buffer, cond, joinable):
+def _feeder_main(ref, ring, buffer, cond):
     while True:
         with cond:
             while not buffer:
@@ -197,7 +200,7 @@ def _feeder_main(ref, ring, buffer, cond, joinable):
                 if not cond.wait(1.0) and not buffer:
                     return      # idle: a new one starts when needed
             obj = buffer[0]
-        code, _ = ring.put(obj, True, None, joinable)
+        code, _ = ring.put(obj, True, None, False)   # already counted unfinished
         with cond:
             buffer.popleft()
         if code == EOF:

@@ -383,6 +383,14 @@ static PyObject *ring_task_done_py(Ring *self, PyObject *noargs)
     return PyBool_FromLong(ring_task_done(self->ring) == PP_OK);
 }
 
+static PyObject *ring_add_unfinished_py(Ring *self, PyObject *noargs)
+{
+    if (!ready(self))
+        return NULL;
+    ring_add_unfinished(self->ring, 1);
+    Py_RETURN_NONE;
+}
+
 static PyObject *ring_join_py(Ring *self, PyObject *args)
 {
     PyObject *t = Py_None;
@@ -413,6 +421,7 @@ static PyMethodDef ring_methods[] = {
     { "set_flags", (PyCFunction)ring_set_flags_py, METH_VARARGS, NULL },
     { "maxcount", (PyCFunction)ring_maxcount_py, METH_NOARGS, NULL },
     { "task_done", (PyCFunction)ring_task_done_py, METH_NOARGS, NULL },
+    { "add_unfinished", (PyCFunction)ring_add_unfinished_py, METH_NOARGS, NULL },
     { "join", (PyCFunction)ring_join_py, METH_VARARGS, NULL },
     { NULL },
 };
