@@ -523,12 +523,43 @@ void client_cancel_job(pp_client *c, uint64_t job)
 
 /* ---- open and close ---------------------------------------------------- */
 
+/* The open clients, by socket: nng runs a pipe callback on its reaper
+ * thread, possibly after nng_close() has returned, so the callback must
+ * not be handed a client that pp_client_close may already have freed. It
+ * looks the client up here instead; closing removes it first. */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static pp_client *live;
+
+static void live_add(pp_client *c)
+{
+    pthread_mutex_lock(&live_mu);
+    c->live_next = live;
+    live = c;
+    pthread_mutex_unlock(&live_mu);
+}
+
+static void live_remove(pp_client *c)
+{
+    pthread_mutex_lock(&live_mu);
+    for (pp_client **pp = &live; *pp; pp = &(*pp)->live_next) {
+        if (*pp == c) {
+            *pp = c->live_next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&live_mu);
+}
+
 static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-    (void)p;
     (void)ev;
-    pp_client *c = arg;
-    atomic_store(&c->lost, true);
+    (void)arg;
+    uint32_t sock = nng_socket_id(nng_pipe_socket(p));
+    pthread_mutex_lock(&live_mu);
+    for (pp_client *c = live; c; c = c->live_next)
+        if ((uint32_t)nng_socket_id(c->sock) == sock)
+            atomic_store(&c->lost, true);
+    pthread_mutex_unlock(&live_mu);
 }
 
 static bool env_true(const char *name)
@@ -693,7 +724,8 @@ pp_status pp_client_open_opts(const pp_client_opts *opts, pp_client **out)
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 200);
     nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RECV_MAX);
-    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_removed, c);
+    live_add(c);
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_removed, NULL);
 
     int64_t deadline = clock_ms() + connect_ms;
     rv = nng_dial(c->sock, addr, &c->dialer, 0);
@@ -747,6 +779,7 @@ pp_status pp_client_open_opts(const pp_client_opts *opts, pp_client **out)
     return PP_OK;
 
 fail:
+    live_remove(c);
     nng_close(c->sock);
     client_destroy(c);
     return st;
@@ -766,6 +799,7 @@ void pp_client_close(pp_client *c)
      * mapped, and the daemon drops their references with the session. */
     shm_forget_client(c);
     future_collector_stop(c);
+    live_remove(c);
     nng_close(c->sock);
     client_destroy(c);
 }

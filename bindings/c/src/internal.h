@@ -250,6 +250,7 @@ struct pp_client {
     pid_t pid;                  /* the process that opened the client */
     bool no_map;                /* shared objects through the daemon, unmapped */
     atomic_bool lost;           /* the daemon's pipe went away */
+    pp_client *live_next;       /* client.c's list of open clients (pipe callbacks) */
     atomic_bool closing;        /* pp_client_close in progress */
     atomic_uint_fast64_t next_req;
     atomic_uint_fast64_t next_job;
