@@ -78,6 +78,14 @@ struct packed {
 pp_status pack_value(const pp_value *v, struct packed *out);
 pp_status unpack_value(const uint8_t *data, size_t len, pp_value **out);
 
+/* ring_get's allocator (ring.h): one buffer that grows to the largest
+ * message taken; the caller frees data. */
+struct grow_buf {
+    uint8_t *data;
+    size_t cap;
+};
+void *grow_buf_alloc(void *arg, size_t len);
+
 /* Managed objects (managed.c): one ObjOp. args are encoded one blob each;
  * *results (a malloc'd array of n values, caller frees both) decoded. */
 pp_status managed_op(pp_client *c, uint64_t id, int op, const pp_value *const *args,

@@ -31,9 +31,6 @@ static struct pps_wait wait_ms(int timeout_ms)
 
 /* ---- item encoding ------------------------------------------------------ */
 
-struct grow_buf;
-static void *grow(void *arg, size_t len);
-
 /* Packs v into buf (NULL: a new malloc'd buffer, out->data). */
 static pp_status pack_into(const pp_value *v, struct grow_buf *buf, struct packed *out)
 {
@@ -47,7 +44,7 @@ static pp_status pack_into(const pp_value *v, struct grow_buf *buf, struct packe
     Polypool__V1__Values msg;
     codec_enc_msg(&e, &msg);
     out->len = polypool__v1__values__get_packed_size(&msg);
-    out->data = buf ? grow(buf, out->len) : malloc(out->len ? out->len : 1);
+    out->data = buf ? grow_buf_alloc(buf, out->len) : malloc(out->len ? out->len : 1);
     if (!out->data) {
         codec_enc_fini(&e);
         return fail(PP_ENOMEM, "out of memory");
@@ -86,13 +83,7 @@ pp_status unpack_value(const uint8_t *data, size_t len, pp_value **out)
     return PP_OK;
 }
 
-/* ring_get's allocator: one growing buffer. */
-struct grow_buf {
-    uint8_t *data;
-    size_t cap;
-};
-
-static void *grow(void *arg, size_t len)
+void *grow_buf_alloc(void *arg, size_t len)
 {
     struct grow_buf *b = arg;
     if (len + 1 > b->cap) {
@@ -256,7 +247,7 @@ pp_status pp_queue_get(pp_queue *q, int timeout_ms, pp_value **item)
     struct pps_wait w = wait_ms(timeout_ms);
     struct grow_buf *b = &scratch()->get;
     size_t len = 0;
-    pp_status st = ring_status(ring_get(ring, grow, b, &len, &w), "the queue is empty");
+    pp_status st = ring_status(ring_get(ring, grow_buf_alloc, b, &len, &w), "the queue is empty");
     if (st == PP_OK)
         st = unpack_value(b->data, len, item);
     scratch_trim(b);
@@ -553,7 +544,7 @@ static pp_status conn_take(pp_conn *c, int timeout_ms, struct grow_buf *b, size_
     if (!c->in)
         return fail(PP_EPERM, "connection is write-only");
     struct pps_wait w = wait_ms(timeout_ms);
-    return conn_status(ring_get(ring_of(c->seg, c->in - 1), grow, b, len, &w));
+    return conn_status(ring_get(ring_of(c->seg, c->in - 1), grow_buf_alloc, b, len, &w));
 }
 
 pp_status pp_conn_recv_bytes(pp_conn *c, int timeout_ms, void **data, size_t *len)

@@ -303,6 +303,38 @@ uint32_t ring_count(const void *ring)
     return atomic_load(&HDR(ring)->count);
 }
 
+uint32_t ring_maxcount(const void *ring)
+{
+    return HDR(ring)->maxcount;
+}
+
+bool ring_streams(const void *ring, size_t len)
+{
+    return len > chunk_max(HDR(ring));
+}
+
+bool ring_fits_now(const void *ring, size_t len)
+{
+    const struct ring_hdr *h = HDR(ring);
+    uint64_t cap = h->capacity, quarter = chunk_max(h);
+    uint64_t used = atomic_load(&h->tail) - atomic_load(&h->head);
+    uint64_t need = (uint64_t)len + (len / (quarter ? quarter : 1) + 2) * (RING_REC_HDR + 16);
+    return used <= cap && cap - used >= need;
+}
+
+bool ring_head_streamed(const void *ring)
+{
+    const struct ring_hdr *h = HDR(ring);
+    uint64_t hd = atomic_load(&h->head);
+    if (atomic_load_explicit(&h->tail, memory_order_acquire) == hd || !h->capacity)
+        return false;
+    /* Records are 8-aligned in a data area a multiple of 8: a header
+     * never wraps. */
+    uint32_t rec[2];
+    memcpy(rec, (const unsigned char *)ring + RING_DATA_OFF + hd % h->capacity, sizeof rec);
+    return rec[1] != REC_WHOLE;
+}
+
 uint32_t ring_flags(const void *ring)
 {
     return atomic_load(&HDR(ring)->flags);

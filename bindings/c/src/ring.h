@@ -87,6 +87,16 @@ int ring_get(void *ring, void *(*alloc)(void *arg, size_t len), void *arg, size_
 int ring_poll(void *ring, const struct pps_wait *w);
 
 uint32_t ring_count(const void *ring);
+uint32_t ring_maxcount(const void *ring);
+/* Whether a message of len bytes streams through (over a quarter of the
+ * data area), and whether all of it would fit in the free space now
+ * (counted generously: a record header and padding per part, and one
+ * more). Hints for a caller deciding whether a put may wait: not promises. */
+bool ring_streams(const void *ring, size_t len);
+bool ring_fits_now(const void *ring, size_t len);
+/* Whether the record at the head is part of a streamed message (a look
+ * without the readers' lock: a hint). */
+bool ring_head_streamed(const void *ring);
 uint32_t ring_flags(const void *ring);
 /* Sets flags and wakes everyone waiting. */
 void ring_set_flags(void *ring, uint32_t flags);

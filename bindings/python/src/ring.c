@@ -111,25 +111,6 @@ static PyObject *result(int st, PyObject *value)
     }
 }
 
-/* Whether a message of len bytes is streamed (ring.c: larger than a
- * quarter of the data area), and whether all of it would fit in the free
- * space now (counted generously: a record header and padding per quarter
- * of the data area, and one more). */
-static bool streamed(const void *ring, size_t len)
-{
-    const struct ring_hdr *h = (const struct ring_hdr *)((const char *)ring + RING_HDR_OFF);
-    return len > ((h->capacity / 4) & ~(uint64_t)7);
-}
-
-static bool fits_now(void *ring, size_t len)
-{
-    struct ring_hdr *h = (struct ring_hdr *)((char *)ring + RING_HDR_OFF);
-    uint64_t cap = h->capacity, quarter = (cap / 4) & ~(uint64_t)7;
-    uint64_t used = atomic_load(&h->tail) - atomic_load(&h->head);
-    uint64_t need = (uint64_t)len + (len / (quarter ? quarter : 1) + 2) * (RING_REC_HDR + 16);
-    return used <= cap && cap - used >= need;
-}
-
 static PyObject *put_data(Ring *self, const void *data, size_t len, int block, PyObject *t,
                           int joinable)
 {
@@ -138,13 +119,13 @@ static PyObject *put_data(Ring *self, const void *data, size_t len, int block, P
         return NULL;
     struct pps_wait now = { .deadline = 0 };
     int st = PP_ETIMEDOUT;
-    if (streamed(self->ring, len)) {
+    if (ring_streams(self->ring, len)) {
         /* Once its first part is in, a streamed message's put waits for
          * room for the rest whatever the deadline: a put that must not
          * wait does not start one that does not fit yet, and none waits
          * holding the GIL (the reader may be a thread of this process). */
         bool at_once = w.deadline >= 0 && w.deadline <= pps_now_ms();
-        if (at_once && !fits_now(self->ring, len))
+        if (at_once && !ring_fits_now(self->ring, len))
             return result(PP_ETIMEDOUT, NULL);
         Py_BEGIN_ALLOW_THREADS
         st = ring_put(self->ring, data, len, joinable, &w);
@@ -210,40 +191,6 @@ static PyObject *ring_put_bytes(Ring *self, PyObject *args, PyObject *kw)
     return r;
 }
 
-struct grow_buf {
-    uint8_t *data;
-    size_t cap;
-};
-
-static void *grow(void *arg, size_t len)
-{
-    struct grow_buf *b = arg;
-    if (len + 1 > b->cap) {
-        uint8_t *p = realloc(b->data, len + 1);
-        if (!p)
-            return NULL;
-        b->data = p;
-        b->cap = len + 1;
-    }
-    return b->data;
-}
-
-/* Whether the record at the ring's head is part of a streamed message
- * (ring.c's kinds: 0 is a whole message). A look without the readers'
- * lock: a hint, not a promise. */
-static bool head_streamed(void *ring)
-{
-    struct ring_hdr *h = (struct ring_hdr *)((char *)ring + RING_HDR_OFF);
-    uint64_t hd = atomic_load(&h->head);
-    if (atomic_load_explicit(&h->tail, memory_order_acquire) == hd || !h->capacity)
-        return false;
-    /* Records are 8-aligned in a data area a multiple of 8: a header
-     * never wraps. */
-    uint32_t rec[2];
-    memcpy(rec, (char *)ring + RING_DATA_OFF + hd % h->capacity, sizeof rec);
-    return rec[1] != 0;
-}
-
 static int get_data(Ring *self, int block, PyObject *t, struct grow_buf *b, size_t *len)
 {
     struct pps_wait w;
@@ -255,11 +202,11 @@ static int get_data(Ring *self, int block, PyObject *t, struct grow_buf *b, size
      * a streamed message's get waits for its rest whatever the deadline
      * (its writer may be a thread of this process, or stopped): not with
      * the GIL held. */
-    if (!head_streamed(self->ring))
-        st = ring_get(self->ring, grow, b, len, &now);
+    if (!ring_head_streamed(self->ring))
+        st = ring_get(self->ring, grow_buf_alloc, b, len, &now);
     if (st == PP_ETIMEDOUT && w.deadline != now.deadline) {
         Py_BEGIN_ALLOW_THREADS
-        st = ring_get(self->ring, grow, b, len, &w);
+        st = ring_get(self->ring, grow_buf_alloc, b, len, &w);
         Py_END_ALLOW_THREADS
     }
     return st;
@@ -284,20 +231,12 @@ static PyObject *ring_get_py(Ring *self, PyObject *args, PyObject *kw)
         free(b.data);
         return result(st, NULL);
     }
-    Polypool__V1__Values *msg = polypool__v1__values__unpack(NULL, len, b.data);
-    free(b.data);
-    if (!msg)
-        return PyErr_Format(PyExc_ValueError, "polypool: the message is not an object "
-                            "(was it sent as bytes?)");
-    codec_dec d;
-    codec_dec_init(&d, msg);
     pp_value *v = NULL;
-    pp_status ds = codec_dec_next(&d, &v);
-    codec_dec_fini(&d);
-    polypool__v1__values__free_unpacked(msg, NULL);
-    if (ds != PP_OK)
-        return PyErr_Format(PyExc_ValueError, "polypool: a malformed message (%s)",
-                            pp_strerror(ds));
+    pp_status us = unpack_value(b.data, len, &v);
+    free(b.data);
+    if (us != PP_OK)
+        return PyErr_Format(us == PP_ENOMEM ? PyExc_MemoryError : PyExc_ValueError,
+                            "polypool: %s", pp_last_error()->message);
     PyObject *obj = ext_from_value(v);
     pp_value_free(v);
     if (!obj)
@@ -372,8 +311,7 @@ static PyObject *ring_maxcount_py(Ring *self, PyObject *noargs)
 {
     if (!ready(self))
         return NULL;
-    const struct ring_hdr *h = (const struct ring_hdr *)((char *)self->ring + RING_HDR_OFF);
-    return PyLong_FromUnsignedLong(h->maxcount);
+    return PyLong_FromUnsignedLong(ring_maxcount(self->ring));
 }
 
 static PyObject *ring_task_done_py(Ring *self, PyObject *noargs)
