@@ -26,6 +26,7 @@
 #include "loop.h"
 #include "forkserver.h"
 #include "pool.h"
+#include "proc.h"
 #include "pp_config.h"
 #include "server.h"
 #include "objstore.h"
@@ -411,6 +412,9 @@ static uint64_t hook_tick(uint64_t now)
     n2 = forkserver_tick(now);
     if (n2 < next)
         next = n2;
+    n2 = proc_tick(now);
+    if (n2 < next)
+        next = n2;
     /* Give memory back to the system once a burst is over: glibc keeps
      * freed memory in its arenas (the target idle RSS is 10 MiB). */
     if (trim_at && now >= trim_at) {
@@ -550,6 +554,7 @@ int main(int argc, char **argv)
     /* Shutdown: no new clients, workers stopped, then the socket. */
     server_stop_listening();
     daemon_lock();
+    proc_shutdown_all();
     worker_shutdown_all(1000, 2000);
     forkserver_shutdown();
     server_end_sessions();

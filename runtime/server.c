@@ -40,6 +40,7 @@
 #include "loop.h"
 #include "pool.h"
 #include "pp_config.h"
+#include "proc.h"
 #include "pyenv.h"
 #include "scheduler.h"
 #include "session.h"
@@ -158,6 +159,7 @@ struct sync_out {
     bool broken;
 };
 static int sync_try(struct session *s, struct park *pk, bool timed_out, struct sync_out *out);
+static nng_msg *proc_reply(uint64_t req_id, struct proc *p);
 static nng_msg *sync_reply(uint64_t req_id, int st, const struct sync_out *out);
 
 static void unpark(struct sctx *c)
@@ -386,6 +388,15 @@ static bool park_try(struct sctx *c, bool timed_out)
         if (st == WS_EAGAIN)
             st = WS_ETIMEDOUT;
         m = sync_reply(pk->req_id, st, &out);
+        break;
+    }
+    case PARK_PROC: {
+        struct proc *p = proc_get(s, pk->proc_id);
+        if (p && !proc_ready(p) && !timed_out)
+            return false;
+        m = p ? proc_reply(pk->req_id, p)
+              : reply_status(pk->req_id, WS_ENOENT, "no process %llu in this session",
+                             (unsigned long long)pk->proc_id);
         break;
     }
     case PARK_JOIN: {
@@ -1570,6 +1581,104 @@ static nng_msg *h_obj_op(struct session *s, const Polypool__V1__Request *rq)
     return m;
 }
 
+/* ---- processes ------------------------------------------------------------ */
+
+static nng_msg *proc_reply(uint64_t req_id, struct proc *p)
+{
+    Polypool__V1__Reply r = POLYPOOL__V1__REPLY__INIT;
+    Polypool__V1__ProcState ps = POLYPOOL__V1__PROC_STATE__INIT;
+    uint8_t *out, *err;
+    size_t out_len, err_len;
+    if (proc_take_output(p, &out, &out_len, &err, &err_len) < 0)
+        return reply_status(req_id, WS_ENOMEM, "out of memory collecting output");
+    r.id = req_id;
+    ps.id = p->id;
+    ps.pid = (uint32_t)p->pid;
+    ps.name = p->name;
+    ps.alive = !p->ended;
+    ps.exitcode = p->ended ? p->exitcode : 0;
+    ps.out.data = out;
+    ps.out.len = out_len;
+    ps.err.data = err;
+    ps.err.len = err_len;
+    ps.done = proc_done(p);
+    r.result_case = POLYPOOL__V1__REPLY__RESULT_PROC;
+    r.proc = &ps;
+    nng_msg *m = pack_reply(&r);
+    free(out);
+    free(err);
+    return m;
+}
+
+#define PROC_NAME_MAX 1024
+
+static nng_msg *h_proc_start(struct session *s, const Polypool__V1__Request *rq)
+{
+    const Polypool__V1__ProcStart *ps = rq->proc_start;
+    const char *a, *b, *why;
+    struct pyenv *env = NULL;
+    if (check_function(s, ps->function, &a, &b, &env, &why) < 0)
+        return reply_status(rq->id, WS_EINVAL, "%s", why);
+    if ((ps->name && strlen(ps->name) > PROC_NAME_MAX) || ps->n_environ > 65536) {
+        pyenv_unref(env);
+        return reply_status(rq->id, WS_EINVAL, "a name over %d bytes or over 65536 variables",
+                            PROC_NAME_MAX);
+    }
+    struct proc *p;
+    char msg[512];
+    int st = proc_start(s, ps, env, pool_config()->worker_path, &p, msg, sizeof msg);
+    pyenv_unref(env);
+    if (st != WS_OK)
+        return reply_status(rq->id, st, "%s", msg);
+    return proc_reply(rq->id, p);
+}
+
+static struct proc *proc_of(struct session *s, uint64_t id, uint64_t req_id, nng_msg **m)
+{
+    struct proc *p = proc_get(s, id);
+    if (!p)
+        *m = reply_status(req_id, WS_ENOENT, "no process %llu in this session",
+                          (unsigned long long)id);
+    return p;
+}
+
+static nng_msg *h_proc_wait(struct sctx *c, struct session *s, const Polypool__V1__Request *rq)
+{
+    nng_msg *m = NULL;
+    struct proc *p = proc_of(s, rq->proc_wait->id, rq->id, &m);
+    if (!p)
+        return m;
+    if (rq->proc_wait->poll || proc_ready(p))
+        return proc_reply(rq->id, p);
+    if (s->n_parked >= SESSION_MAX_PARKED)
+        return reply_status(rq->id, WS_EBUSY, "too many requests waiting in this session");
+    c->park.proc_id = p->id;
+    park(c, s, PARK_PROC, rq->id, deadline_of(rq->timeout_ms));
+    return NULL;
+}
+
+static nng_msg *h_proc_signal(struct session *s, const Polypool__V1__Request *rq)
+{
+    nng_msg *m = NULL;
+    struct proc *p = proc_of(s, rq->proc_signal->id, rq->id, &m);
+    if (!p)
+        return m;
+    int st = proc_signal(p, rq->proc_signal->signal);
+    if (st != WS_OK)
+        return reply_status(rq->id, st, "cannot send signal %d", (int)rq->proc_signal->signal);
+    return proc_reply(rq->id, p);
+}
+
+static nng_msg *h_proc_release(struct session *s, const Polypool__V1__Request *rq)
+{
+    nng_msg *m = NULL;
+    struct proc *p = proc_of(s, rq->proc_release->id, rq->id, &m);
+    if (!p)
+        return m;
+    proc_release(p);
+    return reply_status(rq->id, WS_OK, NULL);
+}
+
 static uint64_t rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -1593,6 +1702,7 @@ static nng_msg *h_status(const Polypool__V1__Request *rq)
     st.rss_bytes = rss_bytes();
     st.segments = shm_count();
     st.shm_bytes = shm_bytes();
+    st.processes = proc_count();
     size_t np = 0, nw = 0, ns = 0;
     list_for_each (l, pool_all()) {
         struct pool *p = container_of(l, struct pool, link);
@@ -1744,6 +1854,14 @@ static nng_msg *handle(struct sctx *c, struct wire_req *wr, nng_pipe pipe)
         return h_obj_release(s, rq);
     case POLYPOOL__V1__REQUEST__OP_OBJ_OP:
         return h_obj_op(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_PROC_START:
+        return h_proc_start(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_PROC_WAIT:
+        return h_proc_wait(c, s, rq);
+    case POLYPOOL__V1__REQUEST__OP_PROC_SIGNAL:
+        return h_proc_signal(s, rq);
+    case POLYPOOL__V1__REQUEST__OP_PROC_RELEASE:
+        return h_proc_release(s, rq);
     case POLYPOOL__V1__REQUEST__OP_SHUTDOWN:
         log_info("session %llu asked for shutdown", (unsigned long long)s->id);
         c->shutdown_after = true;

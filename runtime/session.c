@@ -4,6 +4,8 @@
  * is in `sessions`; its jobs map and jobs_list hold the same jobs.
  */
 #include "session.h"
+
+#include "proc.h"
 #include "objstore.h"
 #include "shm.h"
 
@@ -38,6 +40,7 @@ struct session *session_new(uint32_t pipe, uint32_t pid, uint32_t uid, const cha
     list_init(&s->jobs_list);
     list_init(&s->async_ready);
     list_init(&s->parked);
+    list_init(&s->procs);
     list_init(&s->pools);
     list_init(&s->dirty_link);
     if (idmap_put(&by_pipe, pipe, s) < 0)
@@ -111,6 +114,7 @@ void session_destroy(struct session *s)
         if (p)
             pool_detach(p, s);
     }
+    proc_session_end(s);        /* before the references go */
     shm_session_end(s);
     idmap_fini(&s->shm_refs);
     mobj_session_end(s);

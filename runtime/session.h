@@ -23,7 +23,7 @@
 struct pool;
 struct job;
 
-enum park_kind { PARK_SUBMIT, PARK_COLLECT, PARK_JOIN, PARK_SYNC };
+enum park_kind { PARK_SUBMIT, PARK_COLLECT, PARK_JOIN, PARK_SYNC, PARK_PROC };
 
 /* A request waiting for its reply. Owned by the server; linked on its
  * session while parked. */
@@ -35,6 +35,7 @@ struct park {
     uint64_t deadline;        /* ms, 0 = none */
     uint64_t job_id;          /* PARK_SUBMIT */
     uint64_t pool_id;         /* PARK_JOIN */
+    uint64_t proc_id;         /* PARK_PROC */
     uint64_t *job_ids;        /* PARK_COLLECT; malloc'd, may be NULL */
     size_t n_job_ids;
     uint32_t max_batches;
@@ -56,6 +57,7 @@ struct session {
     struct list jobs_list;      /* struct job, by sess_link, oldest first */
     struct list async_ready;    /* async jobs with results or complete (ready_link) */
     struct list parked;         /* struct park */
+    struct list procs;          /* struct proc it started and holds (owner_link) */
     size_t n_parked;
     struct list pools;          /* private pools it owns (pool->owner_link) */
     struct pool *spares;        /* its spare Python workers (pool.h), or NULL */

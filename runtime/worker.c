@@ -54,6 +54,22 @@ const char *worker_state_name(const struct worker *w)
 static void sock_cb(struct loop_src *src, uint32_t events);
 static void pid_cb(struct loop_src *src, uint32_t events);
 
+void spawn_default_signals(posix_spawnattr_t *attr)
+{
+    /* The daemon blocks SIGTERM/SIGINT/SIGHUP and ignores SIGPIPE; its
+     * children start with the defaults. */
+    sigset_t none, def;
+    sigemptyset(&none);
+    sigemptyset(&def);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGHUP);
+    sigaddset(&def, SIGPIPE);
+    posix_spawnattr_setsigmask(attr, &none);
+    posix_spawnattr_setsigdefault(attr, &def);
+    posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+}
+
 struct worker *worker_spawn(struct pool *p, const char *path, struct pyenv *env,
                             const char **err)
 {
@@ -85,19 +101,9 @@ struct worker *worker_spawn(struct pool *p, const char *path, struct pyenv *env,
     posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
     posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
     posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
-    /* The daemon blocks SIGTERM/SIGINT/SIGHUP and ignores SIGPIPE; the
-     * worker starts with defaults. It stays in the daemon's process group,
-     * so killing the group of a dead daemon also ends its workers. */
-    sigset_t none, def;
-    sigemptyset(&none);
-    sigemptyset(&def);
-    sigaddset(&def, SIGTERM);
-    sigaddset(&def, SIGINT);
-    sigaddset(&def, SIGHUP);
-    sigaddset(&def, SIGPIPE);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &def);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* It stays in the daemon's process group, so killing the group of a
+     * dead daemon also ends its workers. */
+    spawn_default_signals(&attr);
     char *argv[] = { (char *)path, "--fd", "3", NULL, NULL, NULL };
     bool forked = env && forkserver_request(env, sv[1], out_fd, err_fd, w) == 0;
     if (forked) {

@@ -23,6 +23,7 @@
 #define PP_WORKER_H
 
 #include <stdbool.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -68,6 +69,10 @@ struct worker {
  * when env is NULL, else a Python worker host `<interpreter> -m
  * polypool._worker` in env (which also runs C tasks). Returns NULL with
  * *err set to a static or strerror message when it could not start. */
+/* Sets the signal attributes every child of the daemon is spawned with:
+ * nothing blocked, the signals the daemon handles back to default. */
+void spawn_default_signals(posix_spawnattr_t *attr);
+
 struct worker *worker_spawn(struct pool *p, const char *path, struct pyenv *env,
                             const char **err);
 

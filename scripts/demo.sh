@@ -43,9 +43,9 @@ COUNTER_LIB="$build/examples/counter/libcounter.so" \
   "${PYTHON:-/usr/bin/python3}" "$top/examples/counter/counter.py" 100000 | sed 's/^/[Python program] /'
 
 echo "== two C programs map over one named pool at the same time"
-"$build/examples/shared_pool_a" > "$dir/a.out" &
+"$build/examples/c/shared_pool_a" > "$dir/a.out" &
 a=$!
-"$build/examples/shared_pool_b" > "$dir/b.out" &
+"$build/examples/c/shared_pool_b" > "$dir/b.out" &
 b=$!
 wait $a
 wait $b
@@ -53,7 +53,7 @@ sed 's/^/[C program A] /' "$dir/a.out"
 sed 's/^/[C program B] /' "$dir/b.out"
 
 echo "== the seed's first Pool example, in C and in Python"
-"$build/examples/pool_map"
+"$build/examples/c/pool_map_my_func"
 # Spawn semantics: workers import the script, so it must be a file.
 cat > "$dir/seed_pool_map.py" <<'PY'
 import polypool as multiprocessing
@@ -65,6 +65,11 @@ if __name__ == '__main__':
     print(result)
 PY
 "${PYTHON:-/usr/bin/python3}" "$dir/seed_pool_map.py"
+
+echo "== the seed's Process examples in C: processes started by the daemon"
+"$build/examples/c/process_args_alice"
+"$build/examples/c/queue_producer_consumer"
+"$build/examples/c/shared_value_counter"
 
 echo "== polypool status"
 "$prefix/bin/polypool" status

@@ -188,6 +188,7 @@ static void print_status_text(const Polypool__V1__StatusReply *s)
     printf("  rss      %s\n", rss);
     printf("  shared   %" PRIu64 " segment%s, %s\n", s->segments, s->segments == 1 ? "" : "s",
            shm);
+    printf("  procs    %" PRIu64 " running or unreaped\n", s->processes);
 
     printf("\npools (%zu)\n", s->n_pools);
     for (size_t i = 0; i < s->n_pools; i++) {
@@ -297,6 +298,7 @@ static void print_status_json(const Polypool__V1__StatusReply *s)
     json_u64(f, &first, "rss_bytes", s->rss_bytes);
     json_u64(f, &first, "segments", s->segments);
     json_u64(f, &first, "shm_bytes", s->shm_bytes);
+    json_u64(f, &first, "processes", s->processes);
     json_key(f, &first, "pools");
     fputc('[', f);
     for (size_t i = 0; i < s->n_pools; i++) {

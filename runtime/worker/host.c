@@ -446,17 +446,125 @@ static void run_task(struct worker *w, const Polypool__V1__WorkerTask *t)
     send_msg(w, &m);
 }
 
+/* ---- process mode: --run FD ------------------------------------------------
+ *
+ * A process started by ProcStart runs one call and exits with its outcome,
+ * as a multiprocessing child does: 0 when the function succeeds, 1 after
+ * printing "Process NAME: ..." on stderr when it fails (a Python function
+ * gets multiprocessing's own treatment from the language's run hook:
+ * traceback, sys.exit codes). The call is a packed WorkerMsg{task} on fd
+ * FD; its arguments are the task's top-level items. stdout and stderr are
+ * pipes to the daemon.
+ */
+
+static uint8_t *read_all(int fd, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    uint8_t *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            uint8_t *b = realloc(buf, cap *= 2);
+            if (!b)
+                break;
+            buf = b;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            break;
+        if (r == 0) {
+            *len = n;
+            return buf;
+        }
+        n += (size_t)r;
+    }
+    free(buf);
+    return NULL;
+}
+
+static int process_fail(const char *name, const char *fmt, const char *detail)
+{
+    fflush(stdout);
+    fprintf(stderr, "Process %s: ", name);
+    fprintf(stderr, fmt, detail);
+    fputc('\n', stderr);
+    fflush(stderr);
+    return 1;
+}
+
+static int run_process(struct worker *w, int fd)
+{
+    const char *name = getenv("POLYPOOL_PROCESS_NAME");
+    if (!name || !*name)
+        name = "Process";
+    /* Line by line, as on a terminal: the parent sees progress as it comes. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    size_t len = 0;
+    uint8_t *raw = read_all(fd, &len);
+    close(fd);
+    if (!raw)
+        return process_fail(name, "cannot read its call: %s", strerror(errno));
+    Polypool__V1__WorkerMsg *m = polypool__v1__worker_msg__unpack(NULL, len, raw);
+    free(raw);
+    if (!m || m->msg_case != POLYPOOL__V1__WORKER_MSG__MSG_TASK || !m->task->items) {
+        if (m)
+            polypool__v1__worker_msg__free_unpacked(m, NULL);
+        return process_fail(name, "%s", "its call is malformed");
+    }
+    const Polypool__V1__WorkerTask *t = m->task;
+    pp_value *args = pp_value_list(), *v = NULL;
+    codec_dec d;
+    codec_dec_init(&d, t->items);
+    pp_status st = args ? PP_OK : PP_ENOMEM;
+    while (st == PP_OK && (st = codec_dec_next(&d, &v)) == PP_OK)
+        if ((st = pp_value_append(args, v)) != PP_OK)
+            pp_value_free(v);
+    codec_dec_fini(&d);
+    int rc;
+    struct host_error err;
+    host_error_init(&err);
+    struct callee ce;
+    const char *label = NULL;
+    if (st != PP_EEOF) {
+        rc = process_fail(name, "its arguments are malformed: %s", pp_strerror(st));
+    } else if ((st = callee_lookup(w, t->function, &ce, &label, &err)) != PP_OK) {
+        rc = process_fail(name, "%s", err.msg);
+    } else if (ce.lfn && w->lang->run) {
+        rc = w->lang->run(w->lang->arg, ce.lfn, args, name);
+    } else {
+        pp_value *result = pp_value_null();
+        st = result ? callee_call(w, &ce, args, result, &err) : PP_ENOMEM;
+        if (w->lang)
+            w->lang->flush(w->lang->arg);
+        if (st == PP_OK)
+            rc = 0;
+        else if (err.traceback)
+            rc = process_fail(name, "\n%s", err.traceback);
+        else
+            rc = process_fail(name, "%s", err.msg[0] ? err.msg : pp_strerror(st));
+        pp_value_free(result);
+    }
+    host_error_fini(&err);
+    pp_value_free(args);
+    polypool__v1__worker_msg__free_unpacked(m, NULL);
+    fflush(stdout);
+    fflush(stderr);
+    return rc;
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: polypool-worker --fd N\n"
+            "usage: polypool-worker --fd N | --run N\n"
             "\n"
             "Runs C tasks for polypoold. Not meant to be started by hand: the daemon\n"
             "spawns it with one end of a socketpair as fd N.\n"
             "\n"
             "  --fd N       the daemon socket (default 3)\n"
+            "  --run N      run the one call packed in fd N and exit (a process)\n"
             "  --help       show this help\n"
             "  --version    show the version\n");
 }
@@ -477,8 +585,14 @@ int worker_host_main(int argc, char **argv, const struct host_lang *lang)
     memset(&w, 0, sizeof w);
     w.fd = 3;
     w.lang = lang;
+    int run_fd = -1;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--fd") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--run") == 0 && i + 1 < argc) {
+            if ((run_fd = parse_fd(argv[++i])) < 0) {
+                usage(stderr);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--fd") == 0 && i + 1 < argc) {
             w.fd = parse_fd(argv[++i]);
         } else if (strncmp(argv[i], "--fd=", 5) == 0) {
             w.fd = parse_fd(argv[i] + 5);
@@ -492,6 +606,15 @@ int worker_host_main(int argc, char **argv, const struct host_lang *lang)
             usage(stderr);
             return 2;
         }
+    }
+    if (run_fd >= 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        task_cache_init(&w.cache);
+        int rc = run_process(&w, run_fd);
+        task_cache_fini(&w.cache);
+        return rc;
     }
     if (w.fd < 0) {
         usage(stderr);

@@ -37,6 +37,10 @@ struct host_lang {
                       struct host_error *err);
     /* Flushes the language's own buffered stdout/stderr into fds 1 and 2. */
     void (*flush)(void *arg);
+    /* Process mode (--run): calls fn with the LIST args as a process's
+     * whole life, reporting a failure the language's way, and returns the
+     * process's exit code. NULL: the host's generic report. */
+    int (*run)(void *arg, void *fn, const pp_value *args, const char *name);
     void *arg;
 };
 

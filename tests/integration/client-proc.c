@@ -47,6 +47,12 @@
  *                                      byte i: i & 0xff) and prints "sent"; then
  *                                      waits to be killed
  *
+ * Processes (test-process.c):
+ *   client-proc URL procstart daemon|plain
+ *                                      starts a process running pt_sleep_ms(60000)
+ *                                      (daemonic or not), prints "started <pid of
+ *                                      the process>" and waits to be killed
+ *
  * Exit codes: 0 success; a pp_status (1..25) when a call failed with it;
  * 100 a wrong or missing result; 101 bad usage or setup.
  * The task library comes from $PPTEST_LIB; autostart is always off.
@@ -238,6 +244,22 @@ static int do_hang(pp_client *c)
     if (st != PP_OK)
         return st;
     printf("ready %d\n", (int)getpid());
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+
+static int do_procstart(pp_client *c, bool daemonic)
+{
+    pp_func *f = func("pt_sleep_ms");
+    pp_value *args = pp_value_list();
+    pp_value_append(args, pp_value_int(60000));
+    pp_process_opts o = { .daemon = daemonic };
+    pp_process *p = NULL;
+    pp_status st = pp_process_start(c, f, args, &o, &p);
+    if (st != PP_OK)
+        return st;
+    printf("started %d\n", pp_process_pid(p));
     fflush(stdout);
     for (;;)
         pause();
@@ -511,7 +533,7 @@ static int do_setuid(uid_t uid)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: client-proc URL map|named|stress|hang|setuid|shmhold|hold|qget|qput|pipemake|connhold ...\n");
+        fprintf(stderr, "usage: client-proc URL map|named|stress|hang|setuid|procstart|shmhold|hold|qget|qput|pipemake|connhold ...\n");
         return 101;
     }
     url = argv[1];
@@ -539,6 +561,8 @@ int main(int argc, char **argv)
         rc = do_stress(c, (size_t)atol(argv[3]), atoll(argv[4]));
     } else if (strcmp(what, "hang") == 0) {
         rc = do_hang(c);
+    } else if (strcmp(what, "procstart") == 0 && argc == 4) {
+        rc = do_procstart(c, strcmp(argv[3], "daemon") == 0);
     } else if (strcmp(what, "shmhold") == 0) {
         rc = do_shmhold(c);
     } else if (strcmp(what, "hold") == 0 && argc == 4) {

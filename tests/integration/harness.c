@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
+#include <libgen.h>
 #include <limits.h>
 #include <ftw.h>
 #include <poll.h>
@@ -818,4 +820,58 @@ int it_main(Suite *s)
     srunner_free(sr);
     reg_reap(true);
     return failed == 0 ? 0 : 1;
+}
+
+/* ---- Python ---- */
+
+char it_py_bindings[PATH_MAX + 32], it_py_tests[PATH_MAX];
+
+bool it_python_paths(char *why, size_t len)
+{
+    /* Under scripts/valgrind-daemon.sh, POLYPOOL_DAEMON_REAL is the binary. */
+    const char *daemon = getenv("POLYPOOL_DAEMON_REAL");
+    if (!daemon)
+        daemon = getenv("POLYPOOL_DAEMON");
+    if (!daemon) {      /* no ck_assert: suite() calls this outside a test */
+        snprintf(why, len, "POLYPOOL_DAEMON is not set");
+        return false;
+    }
+    char tmp[PATH_MAX], build[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", daemon);
+    snprintf(build, sizeof build, "%s", dirname(dirname(tmp)));
+    snprintf(it_py_bindings, sizeof it_py_bindings, "%s/bindings/python", build);
+    char pkg[PATH_MAX + 64];
+    snprintf(pkg, sizeof pkg, "%s/polypool/_polypool*.so", it_py_bindings);
+    glob_t gl;
+    bool built = glob(pkg, 0, NULL, &gl) == 0 && gl.gl_pathc > 0;
+    globfree(&gl);
+    if (!built) {
+        snprintf(why, len, "no Python package at %.200s", it_py_bindings);
+        return false;
+    }
+    /* __FILE__: "../tests/integration/harness.c" from the build dir,
+     * or absolute. */
+    char src[PATH_MAX * 2];
+    if (__FILE__[0] == '/')
+        snprintf(src, sizeof src, "%s", __FILE__);
+    else
+        snprintf(src, sizeof src, "%s/%s", build, __FILE__);
+    char dir[PATH_MAX * 2 + 32];
+    snprintf(dir, sizeof dir, "%s/../../tests/python", dirname(src));
+    if (!realpath(dir, it_py_tests)) {
+        snprintf(why, len, "no tests/python at %.200s", dir);
+        return false;
+    }
+    return true;
+}
+
+pp_func *it_py_func(const char *module, const char *name)
+{
+    static const char *path[2];
+    path[0] = it_py_bindings;
+    path[1] = it_py_tests;
+    pp_pyenv env = { .interpreter = "/usr/bin/python3", .path = path, .npath = 2 };
+    pp_func *f = NULL;
+    it_assert_status(pp_func_py(module, name, &env, &f), PP_OK);
+    return f;
 }

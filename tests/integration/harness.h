@@ -120,6 +120,16 @@ void it_assert_squares(const pp_value *res, int64_t from, size_t n);
                       pp_last_error()->message);                           \
     } while (0)
 
+/* ---- Python ---- */
+/* <build>/bindings/python and tests/python, filled by it_python_paths. */
+extern char it_py_bindings[], it_py_tests[];
+/* Finds both; false (with a reason) when the Python package is not in the
+ * build. No ck_assert: suite() may call it outside a test. */
+bool it_python_paths(char *why, size_t len);
+/* A function of a tests/python module in an environment of both paths and
+ * /usr/bin/python3 (call it_python_paths first); asserts. */
+pp_func *it_py_func(const char *module, const char *name);
+
 /* ---- raw nng peer (no client library) ---- */
 typedef struct it_raw {
     uint32_t sock;              /* nng_socket id */

@@ -1,5 +1,5 @@
 /* test-managed.c - managed objects (polypool.h "Managed objects": pp_dict_*,
- * pp_list_*): every call and status, two clients on one object, the same
+ * pp_list_*, pp_namespace_*): every call and status, two clients on one object, the same
  * object from a Python task (a pool runs tests/python/mgrtasks.py with
  * pp_func_py), and the daemon's reference counts (ObjCreate, ObjAttach,
  * ObjRelease, a session's end) seen from raw protocol peers.
@@ -685,60 +685,416 @@ START_TEST(concurrent_writers)
 }
 END_TEST
 
-/* ---- the same objects from Python -------------------------------------- */
+/* ---- the rest of the proxies' API (docs/parity.md) ----------------------- */
 
-static char py_bindings[PATH_MAX + 32], py_tests[PATH_MAX];
-
-/* <build>/bindings/python and tests/python; false (with a reason) when
- * the Python package is not in the build. */
-static bool python_paths(char *why, size_t len)
+/* d.setdefault(k, dflt) has the repr want; frees k and dflt. */
+static void dsetdefault_is(pp_dict *d, pp_value *k, pp_value *dflt, const char *want)
 {
-    /* Under scripts/valgrind-daemon.sh, POLYPOOL_DAEMON_REAL is the binary. */
-    const char *daemon = getenv("POLYPOOL_DAEMON_REAL");
-    if (!daemon)
-        daemon = getenv("POLYPOOL_DAEMON");
-    if (!daemon) {      /* no ck_assert: suite() calls this outside a test */
-        snprintf(why, len, "POLYPOOL_DAEMON is not set");
-        return false;
-    }
-    char tmp[PATH_MAX], build[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", daemon);
-    snprintf(build, sizeof build, "%s", dirname(dirname(tmp)));
-    snprintf(py_bindings, sizeof py_bindings, "%s/bindings/python", build);
-    char pkg[PATH_MAX + 64];
-    snprintf(pkg, sizeof pkg, "%s/polypool/_polypool*.so", py_bindings);
-    glob_t gl;
-    bool built = glob(pkg, 0, NULL, &gl) == 0 && gl.gl_pathc > 0;
-    globfree(&gl);
-    if (!built) {
-        snprintf(why, len, "no Python package at %.200s", py_bindings);
-        return false;
-    }
-    /* __FILE__: "../tests/integration/test-managed.c" from the build dir,
-     * or absolute. */
-    char src[PATH_MAX * 2];
-    if (__FILE__[0] == '/')
-        snprintf(src, sizeof src, "%s", __FILE__);
-    else
-        snprintf(src, sizeof src, "%s/%s", build, __FILE__);
-    char dir[PATH_MAX * 2 + 32];
-    snprintf(dir, sizeof dir, "%s/../../tests/python", dirname(src));
-    if (!realpath(dir, py_tests)) {
-        snprintf(why, len, "no tests/python at %.200s", dir);
-        return false;
-    }
-    return true;
+    pp_value *v = NULL;
+    pp_status st = pp_dict_setdefault(d, k, dflt, &v);
+    pp_value_free(k);
+    pp_value_free(dflt);
+    it_assert_status(st, PP_OK);
+    assert_repr(v, want);
+    pp_value_free(v);
 }
+
+static bool dcontains(pp_dict *d, pp_value *k)
+{
+    bool found = false;
+    pp_status st = pp_dict_contains(d, k, &found);
+    pp_value_free(k);
+    it_assert_status(st, PP_OK);
+    return found;
+}
+
+START_TEST(dict_more_methods)
+{
+    pp_client *c = it_client(D.url);
+    pp_dict *d = NULL;
+    it_assert_status(pp_dict_create(c, &d), PP_OK);
+    dset(d, S("a"), I(1), PP_OK);
+    dset(d, S("b"), I(2), PP_OK);
+    ck_assert(dcontains(d, S("a")));
+    ck_assert(!dcontains(d, S("z")));
+    ck_assert(!dcontains(d, I(1)));     /* a value is not a key */
+
+    pp_value *v = NULL;
+    it_assert_status(pp_dict_keys(d, &v), PP_OK);
+    ck_assert_int_eq(pp_value_kind(v), PP_LIST);
+    assert_repr(v, "['a', 'b']");
+    pp_value_free(v);
+    it_assert_status(pp_dict_values(d, &v), PP_OK);
+    assert_repr(v, "[1, 2]");
+    pp_value_free(v);
+
+    /* setdefault: the value there, else the default, set. */
+    dsetdefault_is(d, S("a"), I(9), "1");
+    dsetdefault_is(d, S("c"), I(3), "3");
+    dsetdefault_is(d, S("n"), pp_value_null(), "None");
+    ditems_are(d, "{'a': 1, 'b': 2, 'c': 3, 'n': None}");
+
+    /* update: replaced keys keep their place, new ones go last. */
+    pp_value *m = pp_value_map();
+    it_assert_status(pp_value_map_set_str(m, "b", I(20)), PP_OK);
+    it_assert_status(pp_value_map_set_str(m, "e", I(5)), PP_OK);
+    it_assert_status(pp_dict_update(d, m), PP_OK);
+    pp_value_free(m);
+    ditems_are(d, "{'a': 1, 'b': 20, 'c': 3, 'n': None, 'e': 5}");
+    m = pp_value_map();
+    it_assert_status(pp_dict_update(d, m), PP_OK);
+    pp_value_free(m);
+    pp_value *notamap = list_of(S("b"), I(1), NULL);
+    it_assert_status(pp_dict_update(d, notamap), PP_EINVAL);
+    pp_value_free(notamap);
+    it_assert_status(pp_dict_update(d, NULL), PP_EINVAL);
+
+    /* pop: the value, then PP_ENOENT (out-parameter untouched). */
+    pp_value *k = S("b");
+    it_assert_status(pp_dict_pop(d, k, &v), PP_OK);
+    assert_repr(v, "20");
+    pp_value_free(v);
+    v = (pp_value *)0x1;
+    it_assert_status(pp_dict_pop(d, k, &v), PP_ENOENT);
+    ck_assert_ptr_eq(v, (pp_value *)0x1);
+    assert_error_says("no such key");
+    pp_value_free(k);
+
+    /* popitem: the pair set last, until empty. */
+    pp_value *pk = NULL, *pv = NULL;
+    it_assert_status(pp_dict_popitem(d, &pk, &pv), PP_OK);
+    assert_repr(pk, "'e'");
+    assert_repr(pv, "5");
+    pp_value_free(pk);
+    pp_value_free(pv);
+    ck_assert_uint_eq(dlen(d), 3);
+    while (dlen(d) > 0) {
+        it_assert_status(pp_dict_popitem(d, &pk, &pv), PP_OK);
+        pp_value_free(pk);
+        pp_value_free(pv);
+    }
+    pk = pv = (pp_value *)0x1;
+    it_assert_status(pp_dict_popitem(d, &pk, &pv), PP_ENOENT);
+    ck_assert_ptr_eq(pk, (pp_value *)0x1);
+    assert_error_says("empty");
+
+    /* NULL arguments. */
+    bool found;
+    k = S("k");
+    it_assert_status(pp_dict_contains(NULL, k, &found), PP_EINVAL);
+    it_assert_status(pp_dict_contains(d, k, NULL), PP_EINVAL);
+    it_assert_status(pp_dict_keys(NULL, &v), PP_EINVAL);
+    it_assert_status(pp_dict_keys(d, NULL), PP_EINVAL);
+    it_assert_status(pp_dict_values(NULL, &v), PP_EINVAL);
+    it_assert_status(pp_dict_values(d, NULL), PP_EINVAL);
+    it_assert_status(pp_dict_pop(NULL, k, &v), PP_EINVAL);
+    it_assert_status(pp_dict_pop(d, k, NULL), PP_EINVAL);
+    it_assert_status(pp_dict_popitem(NULL, &pk, &pv), PP_EINVAL);
+    it_assert_status(pp_dict_popitem(d, NULL, &pv), PP_EINVAL);
+    it_assert_status(pp_dict_popitem(d, &pk, NULL), PP_EINVAL);
+    it_assert_status(pp_dict_setdefault(NULL, k, k, &v), PP_EINVAL);
+    it_assert_status(pp_dict_setdefault(d, k, k, NULL), PP_EINVAL);
+    it_assert_status(pp_dict_update(NULL, k), PP_EINVAL);
+    pp_value_free(k);
+    pp_dict_free(d);
+    pp_client_close(c);
+}
+END_TEST
+
+static void lextend(pp_list *l, pp_value *items, pp_status want)
+{
+    pp_status st = pp_list_extend(l, items);
+    pp_value_free(items);
+    it_assert_status(st, want);
+}
+
+static void lset_all(pp_list *l, pp_value *items)
+{
+    pp_status st = pp_list_set_all(l, items);
+    pp_value_free(items);
+    it_assert_status(st, PP_OK);
+}
+
+/* l.index(val, start, stop) == want (-1: PP_ENOENT); frees val. */
+static void lindex_is(pp_list *l, pp_value *val, int64_t start, int64_t stop, int64_t want)
+{
+    size_t i = 12345;
+    pp_status st = pp_list_index(l, val, start, stop, &i);
+    pp_value_free(val);
+    if (want < 0) {
+        it_assert_status(st, PP_ENOENT);
+        ck_assert_uint_eq(i, 12345);
+    } else {
+        it_assert_status(st, PP_OK);
+        ck_assert_uint_eq(i, (size_t)want);
+    }
+}
+
+static void lslice_is(pp_list *l, int64_t start, int64_t stop, const char *want)
+{
+    pp_value *v = NULL;
+    it_assert_status(pp_list_slice(l, start, stop, &v), PP_OK);
+    ck_assert_int_eq(pp_value_kind(v), PP_LIST);
+    assert_repr(v, want);
+    pp_value_free(v);
+}
+
+START_TEST(list_more_methods)
+{
+    pp_client *c = it_client(D.url);
+    pp_list *l = NULL;
+    it_assert_status(pp_list_create(c, &l), PP_OK);
+    lextend(l, list_of(I(1), I(2), I(3)), PP_OK);
+    pp_value *t = pp_value_tuple();
+    it_assert_status(pp_value_append(t, I(2)), PP_OK);
+    it_assert_status(pp_value_append(t, S("x")), PP_OK);
+    lextend(l, t, PP_OK);
+    lextend(l, pp_value_list(), PP_OK);
+    lextend(l, S("not a list"), PP_EINVAL);
+    lextend(l, NULL, PP_EINVAL);
+    litems_are(l, "[1, 2, 3, 2, 'x']");
+
+    bool found = false;
+    pp_value *two = I(2), *nine = I(9);
+    it_assert_status(pp_list_contains(l, two, &found), PP_OK);
+    ck_assert(found);
+    it_assert_status(pp_list_contains(l, nine, &found), PP_OK);
+    ck_assert(!found);
+    size_t n = 0;
+    it_assert_status(pp_list_count(l, two, &n), PP_OK);
+    ck_assert_uint_eq(n, 2);
+    it_assert_status(pp_list_count(l, nine, &n), PP_OK);
+    ck_assert_uint_eq(n, 0);
+
+    /* index with Python's start and stop. */
+    lindex_is(l, I(2), 0, INT64_MAX, 1);
+    lindex_is(l, I(2), 2, INT64_MAX, 3);
+    lindex_is(l, I(2), 2, 3, -1);
+    lindex_is(l, I(2), 2, 4, 3);
+    lindex_is(l, I(2), -2, INT64_MAX, 3);
+    lindex_is(l, I(2), INT64_MIN, -3, 1);
+    lindex_is(l, I(2), INT64_MIN, -4, -1);
+    lindex_is(l, I(2), 2, -2, -1);
+    lindex_is(l, I(2), 0, -100, -1);
+    lindex_is(l, I(9), 0, INT64_MAX, -1);
+    assert_error_says("not in the list");
+
+    /* remove: the first equal one. */
+    it_assert_status(pp_list_remove(l, two), PP_OK);
+    litems_are(l, "[1, 3, 2, 'x']");
+    it_assert_status(pp_list_remove(l, nine), PP_ENOENT);
+    assert_error_says("not in the list");
+
+    /* del and slices. */
+    it_assert_status(pp_list_del(l, 0), PP_OK);
+    it_assert_status(pp_list_del(l, -1), PP_OK);
+    it_assert_status(pp_list_del(l, 100), PP_ENOENT);
+    assert_error_says("out of range");
+    litems_are(l, "[3, 2]");
+    lset_all(l, list_of(I(0), I(1), list_of(I(2), I(3), I(4))));
+    lextend(l, list_of(I(5), NULL, NULL), PP_OK);
+    lslice_is(l, 1, 3, "[1, [2, 3, 4]]");
+    lslice_is(l, -2, INT64_MAX, "[[2, 3, 4], 5]");
+    lslice_is(l, 3, 1, "[]");
+    lslice_is(l, INT64_MIN, INT64_MAX, "[0, 1, [2, 3, 4], 5]");
+    lset_all(l, pp_value_list());
+    litems_are(l, "[]");
+    pp_value *bad = S("x");
+    it_assert_status(pp_list_set_all(l, bad), PP_EINVAL);
+    pp_value_free(bad);
+
+    /* reverse and sort: Python's order, stable, either way round. */
+    lset_all(l, list_of(I(3), pp_value_double(1.5), pp_value_bool(true)));
+    lextend(l, list_of(I(-2), pp_value_double(1.0), NULL), PP_OK);
+    it_assert_status(pp_list_reverse(l), PP_OK);
+    litems_are(l, "[1.0, -2, True, 1.5, 3]");
+    it_assert_status(pp_list_sort(l, NULL, false), PP_OK);
+    litems_are(l, "[-2, 1.0, True, 1.5, 3]");
+    it_assert_status(pp_list_sort(l, NULL, true), PP_OK);
+    litems_are(l, "[3, 1.5, 1.0, True, -2]");
+    lset_all(l, list_of(S("pear"), S("apple"), S("fig")));
+    it_assert_status(pp_list_sort(l, NULL, false), PP_OK);
+    litems_are(l, "['apple', 'fig', 'pear']");
+    lset_all(l, list_of(list_of(I(1), I(2), NULL), list_of(I(1), NULL, NULL),
+                        list_of(I(0), I(9), NULL)));
+    it_assert_status(pp_list_sort(l, NULL, false), PP_OK);
+    litems_are(l, "[[0, 9], [1], [1, 2]]");
+    /* Items that do not compare: PP_EINVAL, the list unchanged. */
+    lset_all(l, list_of(I(1), S("a"), I(0)));
+    it_assert_status(pp_list_sort(l, NULL, false), PP_EINVAL);
+    litems_are(l, "[1, 'a', 0]");
+    lset_all(l, list_of(pp_value_null(), pp_value_null(), NULL));
+    it_assert_status(pp_list_sort(l, NULL, false), PP_EINVAL);
+
+    /* NULL arguments. */
+    size_t i;
+    pp_value *v;
+    it_assert_status(pp_list_extend(NULL, two), PP_EINVAL);
+    it_assert_status(pp_list_del(NULL, 0), PP_EINVAL);
+    it_assert_status(pp_list_remove(NULL, two), PP_EINVAL);
+    it_assert_status(pp_list_index(NULL, two, 0, 1, &i), PP_EINVAL);
+    it_assert_status(pp_list_index(l, two, 0, 1, NULL), PP_EINVAL);
+    it_assert_status(pp_list_count(NULL, two, &n), PP_EINVAL);
+    it_assert_status(pp_list_count(l, two, NULL), PP_EINVAL);
+    it_assert_status(pp_list_contains(NULL, two, &found), PP_EINVAL);
+    it_assert_status(pp_list_contains(l, two, NULL), PP_EINVAL);
+    it_assert_status(pp_list_slice(NULL, 0, 1, &v), PP_EINVAL);
+    it_assert_status(pp_list_slice(l, 0, 1, NULL), PP_EINVAL);
+    it_assert_status(pp_list_set_all(NULL, two), PP_EINVAL);
+    it_assert_status(pp_list_reverse(NULL), PP_EINVAL);
+    it_assert_status(pp_list_sort(NULL, NULL, false), PP_EINVAL);
+    pp_value_free(two);
+    pp_value_free(nine);
+    pp_list_free(l);
+    pp_client_close(c);
+}
+END_TEST
+
+/* Orders [key, tag] pairs by key alone. */
+static int by_first(const pp_value *a, const pp_value *b)
+{
+    int64_t x = pp_value_get_int(pp_value_at(a, 0)), y = pp_value_get_int(pp_value_at(b, 0));
+    return (x > y) - (x < y);
+}
+
+START_TEST(list_sort_with_cmp_is_stable)
+{
+    pp_client *c = it_client(D.url);
+    pp_list *l = NULL;
+    it_assert_status(pp_list_create(c, &l), PP_OK);
+    enum { N = 200 };
+    pp_value *items = pp_value_list();
+    for (int i = 0; i < N; i++)
+        it_assert_status(pp_value_append(items, list_of(I((i * 7) % 5), I(i), NULL)), PP_OK);
+    lset_all(l, items);
+    it_assert_status(pp_list_sort(l, by_first, false), PP_OK);
+    pp_value *got = NULL;
+    it_assert_status(pp_list_items(l, &got), PP_OK);
+    for (size_t i = 1; i < N; i++) {
+        const pp_value *a = pp_value_at(got, i - 1), *b = pp_value_at(got, i);
+        int64_t ka = pp_value_get_int(pp_value_at(a, 0)), kb = pp_value_get_int(pp_value_at(b, 0));
+        ck_assert_int_le(ka, kb);
+        if (ka == kb)   /* equal keys keep their order */
+            ck_assert_int_lt(pp_value_get_int(pp_value_at(a, 1)),
+                             pp_value_get_int(pp_value_at(b, 1)));
+    }
+    pp_value_free(got);
+    it_assert_status(pp_list_sort(l, by_first, true), PP_OK);
+    it_assert_status(pp_list_items(l, &got), PP_OK);
+    for (size_t i = 1; i < N; i++) {
+        const pp_value *a = pp_value_at(got, i - 1), *b = pp_value_at(got, i);
+        int64_t ka = pp_value_get_int(pp_value_at(a, 0)), kb = pp_value_get_int(pp_value_at(b, 0));
+        ck_assert_int_ge(ka, kb);
+        if (ka == kb)
+            ck_assert_int_lt(pp_value_get_int(pp_value_at(a, 1)),
+                             pp_value_get_int(pp_value_at(b, 1)));
+    }
+    pp_value_free(got);
+    pp_list_free(l);
+    pp_client_close(c);
+}
+END_TEST
+
+static pp_value *nsget(pp_namespace *ns, const char *name, pp_status want)
+{
+    pp_value *v = NULL;
+    it_assert_status(pp_namespace_get(ns, name, &v), want);
+    if (want != PP_OK)
+        ck_assert_ptr_null(v);
+    return v;
+}
+
+static void nsset(pp_namespace *ns, const char *name, pp_value *v, pp_status want)
+{
+    pp_status st = pp_namespace_set(ns, name, v);
+    pp_value_free(v);
+    it_assert_status(st, want);
+}
+
+static void nsget_is(pp_namespace *ns, const char *name, const char *want)
+{
+    pp_value *v = nsget(ns, name, PP_OK);
+    assert_repr(v, want);
+    pp_value_free(v);
+}
+
+START_TEST(namespace_basics)
+{
+    pp_client *c = it_client(D.url);
+    pp_namespace *ns = NULL;
+    it_assert_status(pp_namespace_create(c, &ns), PP_OK);
+    pp_value *m = NULL;
+    it_assert_status(pp_namespace_items(ns, &m), PP_OK);
+    assert_repr(m, "{}");
+    pp_value_free(m);
+    nsset(ns, "x", I(1), PP_OK);
+    nsset(ns, "y", S("two"), PP_OK);
+    nsset(ns, "x", I(10), PP_OK);
+    nsget_is(ns, "x", "10");
+    nsget_is(ns, "y", "'two'");
+    (void)nsget(ns, "z", PP_ENOENT);
+    assert_error_says("no such attribute");
+    it_assert_status(pp_namespace_items(ns, &m), PP_OK);
+    ck_assert_int_eq(pp_value_kind(m), PP_MAP);
+    assert_repr(m, "{'x': 10, 'y': 'two'}");
+    pp_value_free(m);
+    it_assert_status(pp_namespace_del(ns, "y"), PP_OK);
+    it_assert_status(pp_namespace_del(ns, "y"), PP_ENOENT);
+    assert_error_says("no such attribute");
+    (void)nsget(ns, "y", PP_ENOENT);
+
+    /* Names Python keeps in the proxy, and no names. */
+    nsset(ns, "_private", I(1), PP_EINVAL);
+    assert_error_says("'_'");
+    nsset(ns, "", I(1), PP_EINVAL);
+    nsset(ns, NULL, I(1), PP_EINVAL);
+    (void)nsget(ns, "_private", PP_EINVAL);
+    it_assert_status(pp_namespace_del(ns, "__dict__"), PP_EINVAL);
+
+    /* Handles: a namespace's, not a dict's. */
+    pp_value *h = pp_namespace_to_value(ns);
+    ck_assert_int_eq(pp_value_handle_type(h), PP_H_NAMESPACE);
+    pp_namespace *ns2 = NULL, *bad = (pp_namespace *)0x1;
+    it_assert_status(pp_namespace_from_value(c, h, &ns2), PP_OK);
+    nsget_is(ns2, "x", "10");
+    it_assert_status(pp_namespace_from_value(NULL, h, &bad), PP_EINVAL);
+    it_assert_status(pp_namespace_from_value(c, h, NULL), PP_EINVAL);
+    pp_dict *d = NULL;
+    it_assert_status(pp_dict_create(c, &d), PP_OK);
+    pp_value *dh = pp_dict_to_value(d);
+    it_assert_status(pp_namespace_from_value(c, dh, &bad), PP_EINVAL);
+    it_assert_status(pp_namespace_from_value(c, NULL, &bad), PP_EINVAL);
+    ck_assert_ptr_eq(bad, (pp_namespace *)0x1);
+    pp_value_free(dh);
+    pp_dict_free(d);
+
+    /* NULL namespaces. */
+    pp_value *v = NULL;
+    it_assert_status(pp_namespace_create(NULL, &ns2), PP_EINVAL);
+    it_assert_status(pp_namespace_create(c, NULL), PP_EINVAL);
+    it_assert_status(pp_namespace_get(NULL, "x", &v), PP_EINVAL);
+    it_assert_status(pp_namespace_get(ns, "x", NULL), PP_EINVAL);
+    it_assert_status(pp_namespace_set(NULL, "x", NULL), PP_EINVAL);
+    it_assert_status(pp_namespace_del(NULL, "x"), PP_EINVAL);
+    it_assert_status(pp_namespace_items(NULL, &v), PP_EINVAL);
+    it_assert_status(pp_namespace_items(ns, NULL), PP_EINVAL);
+    ck_assert_ptr_null(pp_namespace_to_value(NULL));
+    pp_namespace_free(NULL);
+
+    /* The last holder frees it. */
+    pp_namespace_free(ns);
+    pp_namespace_free(ns2);
+    it_assert_status(pp_namespace_from_value(c, h, &bad), PP_ENOENT);
+    pp_value_free(h);
+    pp_client_close(c);
+}
+END_TEST
+
+/* ---- the same objects from Python -------------------------------------- */
 
 static pp_func *py_func(const char *name)
 {
-    static const char *path[2];
-    path[0] = py_bindings;
-    path[1] = py_tests;
-    pp_pyenv env = { .interpreter = "/usr/bin/python3", .path = path, .npath = 2 };
-    pp_func *f = NULL;
-    it_assert_status(pp_func_py("mgrtasks", name, &env, &f), PP_OK);
-    return f;
+    return it_py_func("mgrtasks", name);
 }
 
 static pp_value *py_apply(pp_pool *p, const char *name, pp_value *args)
@@ -755,7 +1111,7 @@ static pp_value *py_apply(pp_pool *p, const char *name, pp_value *args)
 START_TEST(python_task_shares_a_dict)
 {
     char why[PATH_MAX + 64];
-    ck_assert_msg(python_paths(why, sizeof why), "%s", why);
+    ck_assert_msg(it_python_paths(why, sizeof why), "%s", why);
     pp_client *c = it_client(D.url);
     pp_pool *p = it_pool(c, 1);
     pp_dict *d = NULL;
@@ -808,7 +1164,7 @@ END_TEST
 START_TEST(python_task_shares_a_list)
 {
     char why[PATH_MAX + 64];
-    ck_assert_msg(python_paths(why, sizeof why), "%s", why);
+    ck_assert_msg(it_python_paths(why, sizeof why), "%s", why);
     pp_client *c = it_client(D.url);
     pp_pool *p = it_pool(c, 1);
     pp_list *l = NULL;
@@ -823,6 +1179,48 @@ START_TEST(python_task_shares_a_list)
     ck_assert_int_eq(pp_value_handle_type(res), PP_H_LIST);
     pp_value_free(res);
     pp_list_free(l);
+    pp_pool_free(p);
+    pp_client_close(c);
+}
+END_TEST
+
+START_TEST(python_task_shares_a_namespace)
+{
+    char why[PATH_MAX + 64];
+    ck_assert_msg(it_python_paths(why, sizeof why), "%s", why);
+    pp_client *c = it_client(D.url);
+    pp_pool *p = it_pool(c, 1);
+    pp_namespace *ns = NULL;
+    it_assert_status(pp_namespace_create(c, &ns), PP_OK);
+    nsset(ns, "from_c", I(42), PP_OK);
+    nsset(ns, "to_delete", S("x"), PP_OK);
+
+    /* Python gets a Namespace proxy: reads C's attribute, sets one,
+     * deletes one. */
+    pp_value *res = py_apply(p, "ns_touch", list_of(pp_namespace_to_value(ns), NULL, NULL));
+    ck_assert_uint_eq(pp_value_len(res), 3);
+    assert_repr(pp_value_at(res, 0), "'Namespace'");
+    assert_repr(pp_value_at(res, 1), "42");
+    ck_assert_str_eq(pp_value_get_string(pp_value_at(res, 2), NULL),
+                     "Namespace(from_c=42, to_delete='x')");
+    pp_value_free(res);
+    nsget_is(ns, "from_py", "'hello'");
+    (void)nsget(ns, "to_delete", PP_ENOENT);
+    pp_value *m = NULL;
+    it_assert_status(pp_namespace_items(ns, &m), PP_OK);
+    assert_repr(m, "{'from_c': 42, 'from_py': 'hello'}");
+    pp_value_free(m);
+
+    /* A Namespace made in Python comes back as a namespace's handle. */
+    res = py_apply(p, "ns_new", list_of(S("made in python"), NULL, NULL));
+    ck_assert_int_eq(pp_value_handle_type(res), PP_H_NAMESPACE);
+    pp_namespace *back = NULL;
+    it_assert_status(pp_namespace_from_value(c, res, &back), PP_OK);
+    nsget_is(back, "note", "'made in python'");
+    pp_value_free(res);
+    pp_namespace_free(back);
+
+    pp_namespace_free(ns);
     pp_pool_free(p);
     pp_client_close(c);
 }
@@ -1031,9 +1429,9 @@ END_TEST
 START_TEST(killed_python_client_frees)
 {
     char why[PATH_MAX + 64];
-    ck_assert_msg(python_paths(why, sizeof why), "%s", why);
+    ck_assert_msg(it_python_paths(why, sizeof why), "%s", why);
     char pythonpath[PATH_MAX + 64], address[300];
-    snprintf(pythonpath, sizeof pythonpath, "PYTHONPATH=%s", py_bindings);
+    snprintf(pythonpath, sizeof pythonpath, "PYTHONPATH=%s", it_py_bindings);
     snprintf(address, sizeof address, "POLYPOOL_ADDRESS=%s", D.url);
     const char *env[] = { pythonpath, address, "POLYPOOL_NO_AUTOSTART=1", NULL };
     const char *argv[] = {
@@ -1201,6 +1599,15 @@ static Suite *suite(void)
     tcase_add_test(tc, list_handles);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("parity");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, dict_more_methods);
+    tcase_add_test(tc, list_more_methods);
+    tcase_add_test(tc, list_sort_with_cmp_is_stable);
+    tcase_add_test(tc, namespace_basics);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("sharing");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
@@ -1208,10 +1615,11 @@ static Suite *suite(void)
     tcase_add_test(tc, concurrent_writers);
     /* The sanitizer build has no Python package: these need it. */
     char why[PATH_MAX + 64];
-    bool python = python_paths(why, sizeof why);
+    bool python = it_python_paths(why, sizeof why);
     if (python) {
         tcase_add_test(tc, python_task_shares_a_dict);
         tcase_add_test(tc, python_task_shares_a_list);
+        tcase_add_test(tc, python_task_shares_a_namespace);
     }
     suite_add_tcase(s, tc);
 

@@ -2436,6 +2436,91 @@ START_TEST(pipe_writer_killed_mid_message)
 }
 END_TEST
 
+/* ---- pp_conn_wait: multiprocessing.connection.wait ------------------------ */
+
+static void *send_later_main(void *arg)
+{
+    send_int(arg, 7);
+    return NULL;
+}
+
+static void assert_ready(const bool *ready, bool r0, bool r1)
+{
+    ck_assert_msg(ready[0] == r0 && ready[1] == r1, "ready = {%d, %d}, want {%d, %d}",
+                  ready[0], ready[1], r0, r1);
+}
+
+START_TEST(pipe_wait)
+{
+    pp_client *c = it_client(D.url);
+    pp_conn *a1, *b1, *a2, *b2, *r, *w;
+    it_assert_status(pp_pipe(c, true, &a1, &b1), PP_OK);
+    it_assert_status(pp_pipe(c, true, &a2, &b2), PP_OK);
+    it_assert_status(pp_pipe(c, false, &r, &w), PP_OK);
+    pp_conn *both[] = { b1, b2 };
+    bool ready[2] = { true, true };
+
+    /* Nothing yet: at once, or after the timeout. */
+    it_assert_status(pp_conn_wait(both, 2, 0, ready), PP_ETIMEDOUT);
+    assert_ready(ready, false, false);
+    int64_t t0 = it_now_ms();
+    it_assert_status(pp_conn_wait(both, 2, 50, ready), PP_ETIMEDOUT);
+    ck_assert_int_ge(it_now_ms() - t0, 45);
+
+    /* Each end that has a message, and only those; wait takes nothing. */
+    send_int(a2, 2);
+    it_assert_status(pp_conn_wait(both, 2, 0, ready), PP_OK);
+    assert_ready(ready, false, true);
+    send_int(a1, 1);
+    it_assert_status(pp_conn_wait(both, 2, -1, ready), PP_OK);
+    assert_ready(ready, true, true);
+    recv_int(b1, 1);
+    recv_int(b2, 2);
+    it_assert_status(pp_conn_wait(both, 2, 0, ready), PP_ETIMEDOUT);
+
+    /* A message that comes while waiting, on the end not waited on first. */
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, send_later_main, a2), 0);
+    it_assert_status(pp_conn_wait(both, 2, IT_DEADLINE_MS, ready), PP_OK);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    assert_ready(ready, false, true);
+    recv_int(b2, 7);
+
+    /* EOF counts as ready (recv then says PP_EEOF). */
+    pp_conn_close(a1);
+    it_assert_status(pp_conn_wait(both, 2, IT_DEADLINE_MS, ready), PP_OK);
+    assert_ready(ready, true, false);
+    pp_value *v = NULL;
+    it_assert_status(pp_conn_recv(b1, 0, &v), PP_EEOF);
+
+    /* A write-only end is never ready; with only such ends a wait for
+     * ever could never end. */
+    pp_conn *ends[] = { w, r };
+    it_assert_status(pp_conn_wait(ends, 2, 0, ready), PP_ETIMEDOUT);
+    assert_ready(ready, false, false);
+    send_int(w, 3);
+    it_assert_status(pp_conn_wait(ends, 2, -1, ready), PP_OK);
+    assert_ready(ready, false, true);
+    it_assert_status(pp_conn_wait(ends, 1, 20, ready), PP_ETIMEDOUT);
+    ck_assert(!ready[0]);
+    it_assert_status(pp_conn_wait(ends, 1, -1, ready), PP_EINVAL);
+
+    /* Bad arguments. */
+    pp_conn *withnull[] = { b2, NULL };
+    it_assert_status(pp_conn_wait(both, 0, 0, ready), PP_EINVAL);
+    it_assert_status(pp_conn_wait(NULL, 2, 0, ready), PP_EINVAL);
+    it_assert_status(pp_conn_wait(both, 2, 0, NULL), PP_EINVAL);
+    it_assert_status(pp_conn_wait(withnull, 2, 0, ready), PP_EINVAL);
+
+    pp_conn_close(b1);
+    pp_conn_close(a2);
+    pp_conn_close(b2);
+    pp_conn_close(r);
+    pp_conn_close(w);
+    pp_client_close(c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("integ-queue");
@@ -2479,6 +2564,7 @@ static Suite *suite(void)
     tcase_add_test(tc, pipe_peer_closed_by_helper);
     tcase_add_test(tc, pipe_maker_killed);
     tcase_add_test(tc, pipe_writer_killed_mid_message);
+    tcase_add_test(tc, pipe_wait);
     suite_add_tcase(s, tc);
     return s;
 }

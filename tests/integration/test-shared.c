@@ -2546,6 +2546,446 @@ START_TEST(nomap_contended_condition)
 }
 END_TEST
 
+/* ---- the rest of Python's API (docs/parity.md) ---------------------------------- */
+
+static unsigned sync_value(pp_sync *s)
+{
+    unsigned v = 12345;
+    it_assert_status(pp_sync_value(s, &v), PP_OK);
+    return v;
+}
+
+/* get_value() of every primitive, mapped and through the daemon. */
+static void check_sync_values(pp_client *c)
+{
+    pp_sync *l, *r, *sem, *bs, *e, *cv, *b;
+    it_assert_status(pp_lock_create(c, &l), PP_OK);
+    it_assert_status(pp_rlock_create(c, &r), PP_OK);
+    it_assert_status(pp_semaphore_create(c, 3, &sem), PP_OK);
+    it_assert_status(pp_bounded_semaphore_create(c, 2, &bs), PP_OK);
+    it_assert_status(pp_event_create(c, &e), PP_OK);
+    it_assert_status(pp_condition_create(c, NULL, &cv), PP_OK);
+    it_assert_status(pp_barrier_create(c, 2, &b), PP_OK);
+
+    /* Locks: 1 free, 0 held, whoever holds them. */
+    ck_assert_uint_eq(sync_value(l), 1);
+    it_assert_status(pp_sync_acquire(l, 0), PP_OK);
+    ck_assert_uint_eq(sync_value(l), 0);
+    it_assert_status(pp_sync_release(l), PP_OK);
+    ck_assert_uint_eq(sync_value(l), 1);
+    it_assert_status(pp_sync_acquire(r, 0), PP_OK);
+    it_assert_status(pp_sync_acquire(r, 0), PP_OK);
+    ck_assert_uint_eq(sync_value(r), 0);
+    it_assert_status(pp_sync_release(r), PP_OK);
+    it_assert_status(pp_sync_release(r), PP_OK);
+    ck_assert_uint_eq(sync_value(r), 1);
+    /* Semaphores: their value. */
+    ck_assert_uint_eq(sync_value(sem), 3);
+    it_assert_status(pp_sync_acquire(sem, 0), PP_OK);
+    ck_assert_uint_eq(sync_value(sem), 2);
+    ck_assert_uint_eq(sync_value(bs), 2);
+    /* Events: set or not. */
+    ck_assert_uint_eq(sync_value(e), 0);
+    it_assert_status(pp_event_set(e), PP_OK);
+    ck_assert_uint_eq(sync_value(e), 1);
+    /* Conditions and barriers have none (Python: TypeError). */
+    unsigned v = 7;
+    it_assert_status(pp_sync_value(cv, &v), PP_EINVAL);
+    it_assert_status(pp_sync_value(b, &v), PP_EINVAL);
+    ck_assert_uint_eq(v, 7);
+    it_assert_status(pp_sync_value(NULL, &v), PP_EINVAL);
+    it_assert_status(pp_sync_value(l, NULL), PP_EINVAL);
+    /* As Python's acquire() on them: an Event or a Barrier cannot be
+     * acquired (a Condition acquires its lock). */
+    it_assert_status(pp_sync_acquire(e, 0), PP_EINVAL);
+    it_assert_status(pp_sync_acquire(b, 0), PP_EINVAL);
+    it_assert_status(pp_sync_release(e), PP_EINVAL);
+
+    pp_sync *all[] = { l, r, sem, bs, e, cv, b };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        pp_sync_free(all[i]);
+}
+
+START_TEST(sync_value_of_each)
+{
+    pp_client *c = it_client(D.url);
+    check_sync_values(c);
+    pp_client_close(c);
+    pp_client *n = nomap_client();
+    check_sync_values(n);
+    pp_client_close(n);
+}
+END_TEST
+
+struct flag_setter {
+    pp_sync *cv;
+    _Atomic int flag;
+    pthread_t t;
+};
+
+static bool flag_is_set(void *arg)
+{
+    return atomic_load(&((struct flag_setter *)arg)->flag) != 0;
+}
+
+/* Sets the flag with the condition's lock held, and notifies. */
+static void *flag_setter_main(void *arg)
+{
+    struct flag_setter *f = arg;
+    if (pp_sync_acquire(f->cv, 10000) == PP_OK) {
+        atomic_store(&f->flag, 1);
+        pp_condition_notify_all(f->cv);
+        pp_sync_release(f->cv);
+    }
+    return NULL;
+}
+
+START_TEST(condition_wait_for)
+{
+    pp_client *c = it_client(D.url);
+    struct flag_setter f = { .flag = 0 };
+    it_assert_status(pp_condition_create(c, NULL, &f.cv), PP_OK);
+
+    /* The predicate comes first: true, and nothing waits (the lock is
+     * not even needed, as in Python). */
+    atomic_store(&f.flag, 1);
+    it_assert_status(pp_condition_wait_for(f.cv, flag_is_set, &f, 0), PP_OK);
+    atomic_store(&f.flag, 0);
+    /* False, and no time to wait: as Python, no check of the lock either. */
+    it_assert_status(pp_condition_wait_for(f.cv, flag_is_set, &f, 0), PP_ETIMEDOUT);
+    it_assert_status(pp_condition_wait_for(f.cv, flag_is_set, &f, -1), PP_ESTATE);
+    it_assert_status(pp_condition_wait_for(f.cv, flag_is_set, &f, 1000), PP_ESTATE);
+
+    /* False until the deadline: PP_ETIMEDOUT, the lock held again. */
+    it_assert_status(pp_sync_acquire(f.cv, 0), PP_OK);
+    int64_t t0 = it_now_ms();
+    it_assert_status(pp_condition_wait_for(f.cv, flag_is_set, &f, 50), PP_ETIMEDOUT);
+    ck_assert_int_ge(it_now_ms() - t0, 45);
+    it_assert_status(try_in_thread(f.cv), PP_ETIMEDOUT);
+
+    /* Another thread makes it true and notifies. */
+    ck_assert_int_eq(pthread_create(&f.t, NULL, flag_setter_main, &f), 0);
+    it_assert_status(pp_condition_wait_for(f.cv, flag_is_set, &f, IT_DEADLINE_MS), PP_OK);
+    it_assert_status(try_in_thread(f.cv), PP_ETIMEDOUT);
+    it_assert_status(pp_sync_release(f.cv), PP_OK);
+    ck_assert_int_eq(pthread_join(f.t, NULL), 0);
+
+    it_assert_status(pp_condition_wait_for(f.cv, NULL, NULL, 0), PP_EINVAL);
+    it_assert_status(pp_condition_wait_for(NULL, flag_is_set, &f, 0), PP_EINVAL);
+    pp_sync *l = NULL;
+    it_assert_status(pp_lock_create(c, &l), PP_OK);
+    it_assert_status(pp_condition_wait_for(l, flag_is_set, &f, 0), PP_EINVAL);
+    pp_sync_free(l);
+    pp_sync_free(f.cv);
+    pp_client_close(c);
+}
+END_TEST
+
+START_TEST(array_synchronized)
+{
+    pp_client *c = it_client(D.url);
+    pp_array *raw = NULL, *sa = NULL, *sb = NULL, *bad = (pp_array *)0x1;
+    it_assert_status(pp_array_create(c, 'i', 4, false, &raw), PP_OK);
+    ck_assert_ptr_null(pp_array_lock(raw));
+    int32_t in[4] = { 1, 2, 3, 4 }, out[4] = { 0 };
+    it_assert_status(pp_array_write(raw, 0, 4, in), PP_OK);
+
+    /* A new RLock: the same elements, now with a lock. */
+    it_assert_status(pp_array_synchronized(c, raw, NULL, &sa), PP_OK);
+    ck_assert_int_eq(pp_sync_type(pp_array_lock(sa)), PP_H_RLOCK);
+    ck_assert_uint_eq(pp_array_len(sa), 4);
+    ck_assert_int_eq(pp_array_typecode(sa), 'i');
+    it_assert_status(pp_array_read(sa, 0, 4, out), PP_OK);
+    ck_assert_int_eq(memcmp(in, out, sizeof in), 0);
+    ((int32_t *)pp_array_data(sa))[2] = 30;
+    ck_assert_int_eq(((int32_t *)pp_array_data(raw))[2], 30);
+
+    /* A given Lock: the array's lock is that lock. */
+    pp_sync *l = NULL;
+    it_assert_status(pp_lock_create(c, &l), PP_OK);
+    it_assert_status(pp_array_synchronized(NULL, raw, l, &sb), PP_OK);
+    ck_assert_int_eq(pp_sync_type(pp_array_lock(sb)), PP_H_LOCK);
+    it_assert_status(pp_sync_acquire(pp_array_lock(sb), 0), PP_OK);
+    it_assert_status(pp_sync_acquire(l, 0), PP_ETIMEDOUT);
+    it_assert_status(pp_sync_release(l), PP_OK);
+
+    /* Its handle carries the lock. */
+    pp_value *h = pp_array_to_value(sb);
+    pp_array *back = NULL;
+    it_assert_status(pp_array_from_value(c, h, &back), PP_OK);
+    ck_assert_int_eq(pp_sync_type(pp_array_lock(back)), PP_H_LOCK);
+    it_assert_status(pp_sync_acquire(l, 0), PP_OK);
+    it_assert_status(pp_sync_acquire(pp_array_lock(back), 0), PP_ETIMEDOUT);
+    it_assert_status(pp_sync_release(l), PP_OK);
+    pp_value_free(h);
+    pp_array_free(back);
+
+    /* Errors: a lock already, not a lock, nothing to make one with. */
+    pp_sync *sem = NULL;
+    it_assert_status(pp_semaphore_create(c, 1, &sem), PP_OK);
+    it_assert_status(pp_array_synchronized(c, sa, NULL, &bad), PP_EINVAL);
+    it_assert_status(pp_array_synchronized(c, raw, sem, &bad), PP_EINVAL);
+    it_assert_status(pp_array_synchronized(NULL, raw, NULL, &bad), PP_EINVAL);
+    it_assert_status(pp_array_synchronized(c, NULL, NULL, &bad), PP_EINVAL);
+    it_assert_status(pp_array_synchronized(c, raw, NULL, NULL), PP_EINVAL);
+    ck_assert_ptr_eq(bad, (pp_array *)0x1);
+    pp_sync_free(sem);
+
+    /* Each view holds the segment. */
+    pp_array_free(raw);
+    pp_sync_free(l);
+    it_assert_status(pp_array_read(sb, 0, 4, out), PP_OK);
+    ck_assert_int_eq(out[2], 30);
+    pp_array_free(sa);
+    pp_array_free(sb);
+    pp_client_close(c);
+    assert_entries_become(0);
+}
+END_TEST
+
+static void sl_get_is(pp_shareable_list *l, int64_t i, const char *want)
+{
+    pp_value *v = NULL;
+    it_assert_status(pp_shareable_list_get(l, i, &v), PP_OK);
+    char *r = pp_value_repr(v);
+    ck_assert_msg(strcmp(r, want) == 0, "item %lld is %s, want %s", (long long)i, r, want);
+    free(r);
+    pp_value_free(v);
+}
+
+static void sl_set(pp_shareable_list *l, int64_t i, pp_value *v, pp_status want)
+{
+    pp_status st = pp_shareable_list_set(l, i, v);
+    pp_value_free(v);
+    it_assert_status(st, want);
+}
+
+static void sl_format_is(pp_shareable_list *l, const char *want)
+{
+    char *f = pp_shareable_list_format(l);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_str_eq(f, want);
+    free(f);
+}
+
+/* [1, 2.5, True, None, 'hi', b'by\0'] */
+static pp_value *sl_items(void)
+{
+    pp_value *items = pp_value_list();
+    pp_value *each[] = {
+        pp_value_int(1), pp_value_double(2.5), pp_value_bool(true), pp_value_null(),
+        pp_value_string("hi"), pp_value_bytes("by\0", 3),
+    };
+    for (size_t i = 0; i < sizeof each / sizeof *each; i++)
+        it_assert_status(pp_value_append(items, each[i]), PP_OK);
+    return items;
+}
+
+START_TEST(shareable_list_basics)
+{
+    pp_client *c = it_client(D.url);
+    char name[64];
+    snprintf(name, sizeof name, "it-sl-%d", (int)getpid());
+    pp_value *items = sl_items();
+    pp_shareable_list *l = NULL;
+    it_assert_status(pp_shareable_list_create(c, name, items, &l), PP_OK);
+    ck_assert_uint_eq(pp_shareable_list_len(l), 6);
+    ck_assert_str_eq(pp_shm_name(pp_shareable_list_shm(l)), name);
+    sl_format_is(l, "qdxxxxxxx?xxxxxx?x8s8s");
+    sl_get_is(l, 0, "1");
+    sl_get_is(l, 1, "2.5");
+    sl_get_is(l, 2, "True");
+    sl_get_is(l, 3, "None");
+    sl_get_is(l, 4, "'hi'");
+    sl_get_is(l, 5, "b'by'");      /* trailing NULs are padding, as in Python */
+    sl_get_is(l, -1, "b'by'");
+    sl_get_is(l, -6, "1");
+    pp_value *v = (pp_value *)0x1;
+    it_assert_status(pp_shareable_list_get(l, 6, &v), PP_ENOENT);
+    it_assert_status(pp_shareable_list_get(l, -7, &v), PP_ENOENT);
+    ck_assert_ptr_eq(v, (pp_value *)0x1);
+
+    /* Any kind into any item that has the room. */
+    sl_set(l, 0, pp_value_string("12345678"), PP_OK);
+    sl_get_is(l, 0, "'12345678'");
+    sl_set(l, 0, pp_value_string("123456789"), PP_EINVAL);
+    sl_set(l, 4, pp_value_int(-5), PP_OK);
+    sl_set(l, -1, pp_value_bytes("\x01\x02", 2), PP_OK);
+    sl_set(l, 3, pp_value_bool(false), PP_OK);
+    sl_set(l, 2, pp_value_null(), PP_OK);
+    sl_set(l, 1, pp_value_double(-0.5), PP_OK);
+    sl_format_is(l, "8sdxxxxxx?xxxxxxxx?q8s");
+    sl_get_is(l, 1, "-0.5");
+    sl_get_is(l, 2, "None");
+    sl_get_is(l, 3, "False");
+    sl_get_is(l, 4, "-5");
+    sl_get_is(l, 5, "b'\\x01\\x02'");
+    sl_set(l, 6, pp_value_int(1), PP_ENOENT);
+    sl_set(l, 0, pp_value_list(), PP_EINVAL);
+    assert_entries_become(1);
+
+    /* count and index with Python's equality: 1 == 1.0 == True. */
+    sl_set(l, 0, pp_value_int(1), PP_OK);
+    sl_set(l, 1, pp_value_double(1.0), PP_OK);
+    sl_set(l, 3, pp_value_bool(true), PP_OK);
+    pp_value *one = pp_value_int(1), *none = pp_value_null(), *nope = pp_value_string("x");
+    size_t n = 0, i = 99;
+    it_assert_status(pp_shareable_list_count(l, one, &n), PP_OK);
+    ck_assert_uint_eq(n, 3);
+    it_assert_status(pp_shareable_list_count(l, nope, &n), PP_OK);
+    ck_assert_uint_eq(n, 0);
+    it_assert_status(pp_shareable_list_index(l, none, &i), PP_OK);
+    ck_assert_uint_eq(i, 2);
+    it_assert_status(pp_shareable_list_index(l, one, &i), PP_OK);
+    ck_assert_uint_eq(i, 0);
+    i = 99;
+    it_assert_status(pp_shareable_list_index(l, nope, &i), PP_ENOENT);
+    ck_assert_uint_eq(i, 99);
+
+    /* Another client attaches the same list; a no_map one too. */
+    pp_client *n2 = nomap_client();
+    pp_shareable_list *l2 = NULL;
+    it_assert_status(pp_shareable_list_attach(n2, name, &l2), PP_OK);
+    ck_assert_uint_eq(pp_shareable_list_len(l2), 6);
+    sl_get_is(l2, 1, "1.0");
+    sl_set(l2, 4, pp_value_string("from l2"), PP_OK);
+    sl_get_is(l, 4, "'from l2'");
+
+    /* Errors. */
+    pp_shareable_list *bad = (pp_shareable_list *)0x1;
+    it_assert_status(pp_shareable_list_create(c, name, items, &bad), PP_EEXIST);
+    it_assert_status(pp_shareable_list_attach(c, "it-sl-nothing", &bad), PP_ENOENT);
+    pp_value *nested = pp_value_list();
+    it_assert_status(pp_value_append(nested, pp_value_list()), PP_OK);
+    it_assert_status(pp_shareable_list_create(c, NULL, nested, &bad), PP_EINVAL);
+    it_assert_status(pp_shareable_list_create(c, NULL, one, &bad), PP_EINVAL);
+    it_assert_status(pp_shareable_list_create(c, "a/b", items, &bad), PP_EINVAL);
+    it_assert_status(pp_shareable_list_create(NULL, NULL, items, &bad), PP_EINVAL);
+    it_assert_status(pp_shareable_list_attach(c, NULL, &bad), PP_EINVAL);
+    /* A segment that does not hold a list. */
+    char other[64];
+    snprintf(other, sizeof other, "it-sl-junk-%d", (int)getpid());
+    pp_shm *junk = NULL;
+    it_assert_status(pp_shm_create(c, other, 64, &junk), PP_OK);
+    memset(pp_shm_data(junk), 0xff, 64);
+    it_assert_status(pp_shareable_list_attach(c, other, &bad), PP_EPROTO);
+    ck_assert_ptr_eq(bad, (pp_shareable_list *)0x1);
+    pp_shm_close(junk);
+    it_assert_status(pp_shareable_list_get(NULL, 0, &v), PP_EINVAL);
+    it_assert_status(pp_shareable_list_get(l, 0, NULL), PP_EINVAL);
+    it_assert_status(pp_shareable_list_set(NULL, 0, one), PP_EINVAL);
+    it_assert_status(pp_shareable_list_count(l, one, NULL), PP_EINVAL);
+    it_assert_status(pp_shareable_list_index(NULL, one, &i), PP_EINVAL);
+    ck_assert_ptr_null(pp_shareable_list_format(NULL));
+    ck_assert_uint_eq(pp_shareable_list_len(NULL), 0);
+    pp_shareable_list_free(NULL);
+
+    /* A new name like Python's; an empty list. */
+    pp_shareable_list *anon = NULL;
+    pp_value *empty = pp_value_list();
+    it_assert_status(pp_shareable_list_create(c, NULL, empty, &anon), PP_OK);
+    const char *an = pp_shm_name(pp_shareable_list_shm(anon));
+    ck_assert_msg(strncmp(an, "psm_", 4) == 0 && strlen(an) == 12, "name %s", an);
+    ck_assert_uint_eq(pp_shareable_list_len(anon), 0);
+    sl_format_is(anon, "");
+    pp_shareable_list_free(anon);
+
+    pp_value_free(empty);
+    pp_value_free(nested);
+    pp_value_free(one);
+    pp_value_free(none);
+    pp_value_free(nope);
+    pp_value_free(items);
+    pp_shareable_list_free(l2);
+    pp_client_close(n2);
+    pp_shareable_list_free(l);
+    pp_client_close(c);
+    assert_entries_become(0);
+}
+END_TEST
+
+/* One list, two languages: Python reads and writes C's list, C reads and
+ * writes Python's. */
+START_TEST(shareable_list_with_python)
+{
+    char why[PATH_MAX + 64];
+    ck_assert_msg(it_python_paths(why, sizeof why), "%s", why);
+    pp_client *c = it_client(D.url);
+    pp_pool *p = it_pool(c, 1);
+    char name[64], pyname[64];
+    snprintf(name, sizeof name, "it-sl-c-%d", (int)getpid());
+    snprintf(pyname, sizeof pyname, "it-sl-py-%d", (int)getpid());
+    pp_value *items = sl_items();
+    pp_shareable_list *l = NULL;
+    it_assert_status(pp_shareable_list_create(c, name, items, &l), PP_OK);
+    pp_value_free(items);
+
+    pp_func *list = it_py_func("shmtasks", "sl_list"), *set = it_py_func("shmtasks", "sl_set");
+    pp_func *make = it_py_func("shmtasks", "sl_make");
+    pp_value *args = it_args(0), *res = NULL;
+    it_assert_status(pp_value_append(args, pp_value_string(name)), PP_OK);
+    it_assert_status(pp_pool_apply(p, list, args, 60000, &res), PP_OK);
+    pp_value_free(args);
+    char *r = pp_value_repr(res);
+    ck_assert_str_eq(r, "[[1, 2.5, True, None, 'hi', b'by'], 'qdxxxxxxx?xxxxxx?x8s8s']");
+    free(r);
+    pp_value_free(res);
+
+    /* Python writes: a string into an int's room, an int into a string's. */
+    args = it_args(0);
+    it_assert_status(pp_value_append(args, pp_value_string(name)), PP_OK);
+    it_assert_status(pp_value_append(args, pp_value_int(0)), PP_OK);
+    it_assert_status(pp_value_append(args, pp_value_string("py")), PP_OK);
+    it_assert_status(pp_pool_apply(p, set, args, 60000, &res), PP_OK);
+    pp_value_free(args);
+    pp_value_free(res);
+    sl_get_is(l, 0, "'py'");
+    sl_format_is(l, "8sdxxxxxxx?xxxxxx?x8s8s");
+
+    /* Python's list, in C. */
+    pp_value *pyitems = pp_value_list();
+    pp_value *each[] = { pp_value_string("from"), pp_value_int(3), pp_value_double(1.5),
+                         pp_value_null(), pp_value_bool(false), pp_value_bytes("b", 1),
+                         pp_value_string("a longer string") };
+    for (size_t i = 0; i < sizeof each / sizeof *each; i++)
+        it_assert_status(pp_value_append(pyitems, each[i]), PP_OK);
+    args = it_args(0);
+    it_assert_status(pp_value_append(args, pp_value_string(pyname)), PP_OK);
+    it_assert_status(pp_value_append(args, pyitems), PP_OK);
+    it_assert_status(pp_pool_apply(p, make, args, 60000, &res), PP_OK);
+    pp_value_free(args);
+    pp_shareable_list *pl = NULL;
+    it_assert_status(pp_shareable_list_attach(c, pyname, &pl), PP_OK);
+    ck_assert_str_eq(pp_value_get_string(res, NULL), "8sqdxxxxxx?xxxxxxxx?8s16s");
+    pp_value_free(res);
+    sl_format_is(pl, "8sqdxxxxxx?xxxxxxxx?8s16s");
+    ck_assert_uint_eq(pp_shareable_list_len(pl), 7);
+    const char *want[] = { "'from'", "3", "1.5", "None", "False", "b'b'", "'a longer string'" };
+    for (int i = 0; i < 7; i++)
+        sl_get_is(pl, i, want[i]);
+    sl_set(pl, 6, pp_value_string("sixteen bytes ok"), PP_OK);
+    sl_set(pl, 6, pp_value_string("seventeen bytes!!"), PP_EINVAL);
+    sl_set(pl, 1, pp_value_double(0.25), PP_OK);
+    args = it_args(0);
+    it_assert_status(pp_value_append(args, pp_value_string(pyname)), PP_OK);
+    it_assert_status(pp_pool_apply(p, list, args, 60000, &res), PP_OK);
+    pp_value_free(args);
+    r = pp_value_repr(res);
+    ck_assert_str_eq(r, "[['from', 0.25, 1.5, None, False, b'b', 'sixteen bytes ok'], "
+                        "'8sddxxxxxx?xxxxxxxx?8s16s']");
+    free(r);
+    pp_value_free(res);
+
+    pp_shareable_list_free(pl);
+    pp_shareable_list_free(l);
+    pp_func_free(list);
+    pp_func_free(set);
+    pp_func_free(make);
+    pp_pool_free(p);
+    pp_client_close(c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("integ-shared");
@@ -2626,6 +3066,19 @@ static Suite *suite(void)
     tcase_add_test(tc, nomap_barrier);
     tcase_add_test(tc, nomap_contended_condition);
     tcase_add_test(tc, nomap_condition_wait_returns_with_lock);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("parity");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, sync_value_of_each);
+    tcase_add_test(tc, condition_wait_for);
+    tcase_add_test(tc, array_synchronized);
+    tcase_add_test(tc, shareable_list_basics);
+    /* The sanitizer build has no Python package. */
+    char why[PATH_MAX + 64];
+    if (it_python_paths(why, sizeof why))
+        tcase_add_test(tc, shareable_list_with_python);
     suite_add_tcase(s, tc);
     return s;
 }

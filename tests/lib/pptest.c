@@ -415,3 +415,86 @@ EXPORT int pt_q_get(const pp_value *args, pp_value *result)
     pp_value_move(result, list);
     return 0;
 }
+
+/* ---- processes (test-process.c) --------------------------------------------- */
+
+/* pt_print_name() prints "name:<pp_current_process_name()>" */
+EXPORT int pt_print_name(const pp_value *args, pp_value *result)
+{
+    (void)args;
+    printf("name:%s\n", pp_current_process_name());
+    return 0;
+}
+
+/* pt_print_bytes(n) writes n bytes to stdout, byte i being 'a' + i % 26,
+ * in writes of up to 64 KiB */
+EXPORT int pt_print_bytes(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_print_bytes", args, 0, n);
+    char chunk[65536];
+    for (int64_t done = 0; done < n;) {
+        size_t k = (size_t)(n - done < (int64_t)sizeof chunk ? n - done : (int64_t)sizeof chunk);
+        for (size_t i = 0; i < k; i++)
+            chunk[i] = (char)('a' + (done + (int64_t)i) % 26);
+        if (fwrite(chunk, 1, k, stdout) != k)
+            return pp_task_fail(result, "pt_print_bytes: write: %s", strerror(errno));
+        done += (int64_t)k;
+    }
+    return 0;
+}
+
+/* pt_sleep_print(ms, s) sleeps ms, then prints "out:<s>" */
+EXPORT int pt_sleep_print(const pp_value *args, pp_value *result)
+{
+    ARG_INT("pt_sleep_print", args, 0, ms);
+    const char *s = pp_value_get_string(pp_value_at(args, 1), NULL);
+    struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    printf("out:%s\n", s ? s : "");
+    return 0;
+}
+
+/* pt_spawn_print_name() starts pt_print_name (of this library, found by
+ * PPTEST_LIB) as a process of its own, joins it and fails unless it ended
+ * with 0: a process that starts processes. */
+EXPORT int pt_spawn_print_name(const pp_value *args, pp_value *result)
+{
+    (void)args;
+    pp_client *c = NULL;
+    pp_func *f = NULL;
+    pp_process *p = NULL;
+    const char *lib = getenv("PPTEST_LIB");
+    pp_status st = pp_client_open(NULL, &c);
+    if (st == PP_OK)
+        st = pp_func_c(lib ? lib : "libpptest.so", "pt_print_name", &f);
+    if (st == PP_OK)
+        st = pp_process_start(c, f, NULL, NULL, &p);
+    if (st == PP_OK)
+        st = pp_process_join(p, 30000);
+    int code = -1;
+    if (st == PP_OK)
+        st = pp_process_exitcode(p, &code);
+    pp_process_free(p);
+    pp_func_free(f);
+    pp_client_close(c);
+    if (st != PP_OK || code != 0)
+        return pp_task_fail(result, "pt_spawn_print_name: %s, exit code %d", pp_status_name(st),
+                            code);
+    return 0;
+}
+
+/* pt_print_parent() prints "parent:<pid>:<name>" (pp_parent_process), or
+ * "parent:<status name>" */
+EXPORT int pt_print_parent(const pp_value *args, pp_value *result)
+{
+    (void)args;
+    int pid = 0;
+    const char *name = NULL;
+    pp_status st = pp_parent_process(&pid, &name);
+    if (st == PP_OK)
+        printf("parent:%d:%s\n", pid, name);
+    else
+        printf("parent:%s\n", pp_status_name(st));
+    return 0;
+}

@@ -34,3 +34,25 @@ def extend(lst, items):
 def identity(obj):
     """Returns the proxy itself: it goes back as a handle."""
     return obj
+
+
+def ns_touch(ns):
+    """Reads what C set, sets and deletes an attribute; returns [type name,
+    ns.from_c, repr(ns) before the changes]."""
+    before = repr(ns)
+    seen = ns.from_c
+    ns.from_py = "hello"
+    del ns.to_delete
+    return [type(ns).__name__, seen, before]
+
+
+_kept = []
+
+
+def ns_new(note):
+    """A new Namespace, held by this worker so that it outlives the task
+    (C attaches it from the handle the task returns)."""
+    import polypool
+    ns = polypool.Manager().Namespace(note=note)
+    _kept.append(ns)
+    return ns

@@ -671,3 +671,10 @@ def record_pipe(conn, out, other=None):
     if other is not None:
         other.close()
     out.put(conn_recv_all(conn))
+
+
+def report_parent():
+    """A process started from C: its name, its parent's name and pid."""
+    parent = MP.parent_process()
+    print("name=%s parent=%s:%s" % (MP.current_process().name, parent.name, parent.pid),
+          flush=True)

@@ -233,7 +233,9 @@ int pp_task_fail(pp_value *result, const char *fmt, ...)
 typedef struct pp_func pp_func;
 
 /* A C function: `symbol` exported by the shared library `library` (a path,
- * made absolute here, or a bare soname for dlopen's search). The library is
+ * made absolute here, or a bare soname for dlopen's search; a leading
+ * "$ORIGIN" stands for the directory of the running executable, as in an
+ * rpath: "$ORIGIN/libtasks.so" is the library next to the program). The library is
  * loaded by the worker, so a missing library or symbol fails the task with
  * PP_ENOLIB / PP_ENOSYM. PP_EINVAL for NULL or empty arguments. */
 pp_status pp_func_c(const char *library, const char *symbol, pp_func **out);
@@ -461,6 +463,96 @@ const pp_error *pp_future_error(const pp_future *f);
  * called from the future's own callback. */
 void pp_future_free(pp_future *f);
 
+/* ---- Processes -----------------------------------------------------------
+ *
+ * multiprocessing.Process for C: a new process, started by the daemon,
+ * running one function (a C function of a library, or a Python function)
+ * with arguments, as `target(*args)`. The process is the child's own: its
+ * exit code is the function's outcome, and a signal that kills it shows as
+ * a negative exit code, as in multiprocessing.
+ *
+ *  - A C function has the task ABI (pp_task_fn) and gets the arguments as
+ *    its LIST; it returning 0 ends the process with 0. A failure (another
+ *    return) prints "Process NAME: MESSAGE" on stderr and ends it with 1;
+ *    a C function may also exit(N) itself.
+ *  - A Python function runs as a multiprocessing child would: an
+ *    exception prints "Process NAME:" and its traceback and ends it with
+ *    1; sys.exit(N) ends it with N.
+ *
+ * Arguments are Values, handles included: a Value, Array, Lock, Queue or
+ * pipe end passed to a process is the same object there, and the daemon
+ * keeps it alive until the process ends (the caller may free its own at
+ * once). Inside the child, open handles with a client of its own
+ * (pp_client_open(NULL, ...): the child inherits the daemon's address), or
+ * NULL for the shared-memory objects that accept it.
+ *
+ * The child starts in the caller's working directory with the caller's
+ * environment (a C function) or its pp_pyenv (a Python function), stdin
+ * /dev/null. Its stdout and stderr come back through the daemon and are
+ * written by the client's output function (pp_client_opts.output: fd 1 and
+ * 2 by default) whenever the caller joins, polls or asks for the exit
+ * code: everything the child printed is out before pp_process_join
+ * returns PP_OK.
+ *
+ * A process outlives the pp_process (free lets go of it, not of the
+ * child). When the client closes, it joins the processes it still holds,
+ * after terminating the daemonic ones (multiprocessing's exit); when the
+ * client dies, the daemon terminates its daemonic processes and lets the
+ * others run to the end.
+ */
+
+typedef struct pp_process pp_process;
+
+typedef struct pp_process_opts {
+    const char *name;      /* NULL: "Process-N" ("<own name>:N" inside a process) */
+    bool daemon;           /* terminated when its client closes or dies */
+} pp_process_opts;
+
+/* Starts f(*args) in a new process; args is a LIST (NULL: no arguments),
+ * opts may be NULL. PP_ENOSPAWN when the process cannot be started; a
+ * missing library, symbol, module or name shows in the child instead (it
+ * prints why and ends with 1), as a bad target does in multiprocessing.
+ * PP_ENOENT: a handle in args names an object that no longer exists;
+ * PP_EINVAL: args not a LIST, a name over 1024 bytes, a bad function.
+ * Every call below may also fail with the client's transport statuses
+ * (PP_ECONNRESET when the daemon went away) and PP_ECLOSED once the
+ * client is closed. */
+pp_status pp_process_start(pp_client *c, const pp_func *f, const pp_value *args,
+                           const pp_process_opts *opts, pp_process **out);
+/* Waits for the process to end and for its output to be written: PP_OK,
+ * or PP_ETIMEDOUT with the process still running. Output is collected per
+ * process: what several children print comes out in the order the caller
+ * joins (or polls) them, each child's own output in order. */
+pp_status pp_process_join(pp_process *p, int timeout_ms);
+/* Whether it still runs (writes any output it has printed). false also
+ * when it can no longer be known (the daemon went away): then
+ * pp_process_exitcode says why. */
+bool pp_process_is_alive(pp_process *p);
+/* PP_OK with *code its exit code (-N: killed by signal N) once it ended;
+ * PP_EAGAIN while it runs (multiprocessing's exitcode None). */
+pp_status pp_process_exitcode(pp_process *p, int *code);
+/* SIGTERM, SIGKILL and SIGINT (KeyboardInterrupt in a Python function).
+ * Nothing happens to a process that has ended. */
+pp_status pp_process_terminate(pp_process *p);
+pp_status pp_process_kill(pp_process *p);
+pp_status pp_process_interrupt(pp_process *p);
+int pp_process_pid(const pp_process *p);
+const char *pp_process_name(const pp_process *p);
+bool pp_process_daemon(const pp_process *p);
+/* Lets go of the process (it keeps running). Accepts NULL. */
+void pp_process_free(pp_process *p);
+
+/* The name of the calling process: the name it was started with when it
+ * was started by pp_process_start (C or Python function; also a Python
+ * Process whose target is a cfunc), else "MainProcess" (as
+ * multiprocessing.current_process().name). */
+const char *pp_current_process_name(void);
+/* multiprocessing.parent_process(): in a process started by
+ * pp_process_start, the pid and name (borrowed, lives as long as the
+ * process) of the program that started it; either may be NULL. PP_ENOENT
+ * in a program that was not started so. */
+pp_status pp_parent_process(int *pid, const char **name);
+
 /* ---- Shared memory --------------------------------------------------------
  *
  * Segments of POSIX shared memory created by the daemon and mapped into
@@ -522,6 +614,44 @@ pp_value *pp_shm_to_value(const pp_shm *s);
 /* PP_EINVAL if v is not a segment's handle; PP_ENOENT if it is gone. */
 pp_status pp_shm_from_value(pp_client *c, const pp_value *v, pp_shm **out);
 
+/* multiprocessing.shared_memory.ShareableList: a list of fixed length
+ * whose items (NULL, BOOL, INT, DOUBLE, STRING or BYTES) live in a named
+ * segment, laid out as Python's ShareableList lays them out: a Python
+ * program attaches it with ShareableList(name=...), and C attaches one a
+ * Python program made. Items are read and written in place, without a
+ * lock (as in Python). A STRING or BYTES item has room for its length
+ * rounded up to the next multiple of 8 (at least one byte more); trailing
+ * NUL bytes do not come back (as in Python). */
+typedef struct pp_shareable_list pp_shareable_list;
+
+/* A new list of the items of the LIST `items` in a segment named name
+ * (NULL: a new "psm_..." name, as Python's). PP_EINVAL: an item of
+ * another kind, a bad name; PP_EEXIST: the name is taken. */
+pp_status pp_shareable_list_create(pp_client *c, const char *name, const pp_value *items,
+                                   pp_shareable_list **out);
+/* The list made under name. PP_ENOENT: no such segment; PP_EPROTO: the
+ * segment does not hold a ShareableList. */
+pp_status pp_shareable_list_attach(pp_client *c, const char *name, pp_shareable_list **out);
+size_t pp_shareable_list_len(const pp_shareable_list *l);
+/* A copy of the item at index (negative counts from the end; caller
+ * frees). PP_ENOENT: out of range. */
+pp_status pp_shareable_list_get(pp_shareable_list *l, int64_t index, pp_value **val);
+/* Replaces the item at index. PP_ENOENT: out of range; PP_EINVAL: a kind
+ * it cannot hold, or a string or bytes longer than the item's room. */
+pp_status pp_shareable_list_set(pp_shareable_list *l, int64_t index, const pp_value *val);
+/* Items equal to val, equal as in Python: 1, 1.0 and true are equal. */
+pp_status pp_shareable_list_count(pp_shareable_list *l, const pp_value *val, size_t *n);
+/* PP_ENOENT: no item equals val. */
+pp_status pp_shareable_list_index(pp_shareable_list *l, const pp_value *val, size_t *index);
+/* The struct format of the items, e.g. "q8sd" (Python's .format); a
+ * malloc'd string the caller frees, or NULL when out of memory. */
+char *pp_shareable_list_format(pp_shareable_list *l);
+/* The segment (Python's .shm; lives as long as l): pp_shm_name,
+ * pp_shm_unlink(c, pp_shm_name(...)). */
+pp_shm *pp_shareable_list_shm(const pp_shareable_list *l);
+/* Closes this process's view. Accepts NULL. */
+void pp_shareable_list_free(pp_shareable_list *l);
+
 /* ---- Synchronisation --------------------------------------------------------
  *
  * Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition and Barrier
@@ -558,7 +688,8 @@ pp_value *pp_sync_to_value(const pp_sync *s);
 /* PP_EINVAL if v is not a primitive's handle; PP_ENOENT if it is gone. */
 pp_status pp_sync_from_value(pp_client *c, const pp_value *v, pp_sync **out);
 
-/* Lock, RLock, Semaphore, BoundedSemaphore, and a Condition's lock.
+/* Lock, RLock, Semaphore, BoundedSemaphore, and a Condition's lock (any
+ * other primitive: PP_EINVAL, as Python's TypeError).
  * Acquire: PP_OK, PP_EOWNERDEAD (acquired; the holder died), PP_ETIMEDOUT.
  * Release: PP_ESTATE (not held; a bounded semaphore at its maximum),
  * PP_EPERM (an RLock held by another thread). */
@@ -566,6 +697,11 @@ pp_status pp_sync_acquire(pp_sync *s, int timeout_ms);
 pp_status pp_sync_release(pp_sync *s);
 /* A semaphore's value. */
 pp_status pp_semaphore_value(pp_sync *s, unsigned *out);
+/* What Python's get_value() gives for any primitive: a semaphore's value;
+ * for a Lock or RLock 1 when free and 0 when held; for an Event 1 when set
+ * and 0 when clear. PP_EINVAL for a Condition or Barrier (Python's
+ * TypeError). */
+pp_status pp_sync_value(pp_sync *s, unsigned *out);
 
 pp_status pp_event_set(pp_sync *e);
 pp_status pp_event_clear(pp_sync *e);
@@ -578,6 +714,13 @@ pp_sync *pp_condition_lock(pp_sync *cond);
 /* With the lock held (else PP_ESTATE): releases it, waits for a notify,
  * takes it back. PP_OK when notified, PP_ETIMEDOUT. */
 pp_status pp_condition_wait(pp_sync *cond, int timeout_ms);
+/* threading.Condition.wait_for: checks pred(arg), and while it is false
+ * waits for a notify and checks again, for timeout_ms in all. PP_OK once
+ * pred is true, PP_ETIMEDOUT when it is still false at the deadline (the
+ * lock is held again either way); PP_ESTATE when it has to wait and the
+ * lock is not held; PP_EINVAL: pred is NULL. */
+pp_status pp_condition_wait_for(pp_sync *cond, bool (*pred)(void *arg), void *arg,
+                                int timeout_ms);
 /* With the lock held: wakes up to n waiters. */
 pp_status pp_condition_notify(pp_sync *cond, unsigned n);
 pp_status pp_condition_notify_all(pp_sync *cond);
@@ -626,6 +769,12 @@ pp_status pp_array_read(pp_array *a, size_t first, size_t n, void *out);
 pp_status pp_array_write(pp_array *a, size_t first, size_t n, const void *in);
 /* Its lock, or NULL for a raw one. Lives as long as a. */
 pp_sync *pp_array_lock(pp_array *a);
+/* multiprocessing.sharedctypes.synchronized: a new pp_array on the same
+ * elements as the raw (lockless) one, guarded by lock (a Lock or RLock,
+ * not consumed), or by a new RLock made with c when lock is NULL. Its
+ * handle carries the lock: a Python program gets a synchronized wrapper.
+ * PP_EINVAL: raw has a lock already, or lock is another primitive. */
+pp_status pp_array_synchronized(pp_client *c, pp_array *raw, pp_sync *lock, pp_array **out);
 void pp_array_free(pp_array *a);
 pp_value *pp_array_to_value(const pp_array *a);
 pp_status pp_array_from_value(pp_client *c, const pp_value *v, pp_array **out);
@@ -697,6 +846,13 @@ pp_status pp_conn_recv(pp_conn *c, int timeout_ms, pp_value **v);
 pp_status pp_conn_recv_bytes(pp_conn *c, int timeout_ms, void **data, size_t *len);
 /* Whether a message is there: PP_OK, PP_ETIMEDOUT, PP_EEOF. */
 pp_status pp_conn_poll(pp_conn *c, int timeout_ms);
+/* multiprocessing.connection.wait: waits until at least one of the n ends
+ * has a message or is at EOF (what pp_conn_poll waits for), at most
+ * timeout_ms; ready[i] then says whether conns[i] is (a write-only end
+ * never is). The first end is waited on, the others looked at every 10
+ * ms. PP_OK, PP_ETIMEDOUT (none is ready); PP_EINVAL: n is 0, or a NULL
+ * array or end. */
+pp_status pp_conn_wait(pp_conn *const *conns, size_t n, int timeout_ms, bool *ready);
 bool pp_conn_readable(const pp_conn *c);
 bool pp_conn_writable(const pp_conn *c);
 /* This process lets go of its end; the other end sees EOF once no process
@@ -709,7 +865,9 @@ pp_status pp_conn_from_value(pp_client *c, const pp_value *v, pp_conn **out);
  *
  * multiprocessing's Manager().dict(), .list() and .Namespace(), hosted by
  * the daemon: every operation is one round trip, atomic, and seen by every
- * process (C or Python) holding the object. Keys and values are copies of
+ * process (C or Python) holding the object (pp_list_index with a stop,
+ * pp_list_reverse and pp_list_sort are two: read, then write back, as the
+ * Python proxies do). Keys and values are copies of
  * Values; keys are equal when they encode alike (ints, strings, bytes and
  * lists of those compare as expected; 1 and 1.0 and True are three keys).
  * An object lives while some client holds it (made, attached, or from a
@@ -732,6 +890,24 @@ pp_status pp_dict_len(pp_dict *d, size_t *n);
 /* The whole dict as a PP_MAP (caller frees). */
 pp_status pp_dict_items(pp_dict *d, pp_value **map);
 pp_status pp_dict_clear(pp_dict *d);
+/* *found: whether the dict has key (`key in d`). */
+pp_status pp_dict_contains(pp_dict *d, const pp_value *key, bool *found);
+/* The keys, or the values, as a LIST in insertion order (caller frees). */
+pp_status pp_dict_keys(pp_dict *d, pp_value **list);
+pp_status pp_dict_values(pp_dict *d, pp_value **list);
+/* Removes key and gives its value (caller frees). PP_ENOENT: no such key
+ * (Python's pop(key, default) returns the default there). */
+pp_status pp_dict_pop(pp_dict *d, const pp_value *key, pp_value **val);
+/* Removes the pair set last and gives it (caller frees both). PP_ENOENT:
+ * the dict is empty. */
+pp_status pp_dict_popitem(pp_dict *d, pp_value **key, pp_value **val);
+/* Sets key to dflt unless it is there; gives the value it has now (caller
+ * frees). Pass pp_value_null() for Python's default None. */
+pp_status pp_dict_setdefault(pp_dict *d, const pp_value *key, const pp_value *dflt,
+                             pp_value **val);
+/* Sets every pair of the PP_MAP `pairs`, in one atomic operation.
+ * PP_EINVAL: pairs is not a map. */
+pp_status pp_dict_update(pp_dict *d, const pp_value *pairs);
 void pp_dict_free(pp_dict *d);
 pp_value *pp_dict_to_value(const pp_dict *d);
 /* c is needed (the object is reached through the daemon): PP_EINVAL for NULL. */
@@ -748,9 +924,59 @@ pp_status pp_list_len(pp_list *l, size_t *n);
 /* The whole list as a PP_LIST (caller frees). */
 pp_status pp_list_items(pp_list *l, pp_value **list);
 pp_status pp_list_clear(pp_list *l);
+/* Appends the items of the LIST `items`, in one atomic operation.
+ * PP_EINVAL: items is not a list or tuple. */
+pp_status pp_list_extend(pp_list *l, const pp_value *items);
+/* Deletes the item at index (`del l[i]`). PP_ENOENT: out of range. */
+pp_status pp_list_del(pp_list *l, int64_t index);
+/* Removes the first item equal to val. PP_ENOENT: none is. */
+pp_status pp_list_remove(pp_list *l, const pp_value *val);
+/* *index: where the first item equal to val is, searching [start, stop)
+ * (slice rules: negative counts from the end; INT64_MAX: to the end).
+ * PP_ENOENT: none is. */
+pp_status pp_list_index(pp_list *l, const pp_value *val, int64_t start, int64_t stop,
+                        size_t *index);
+/* *n: how many items equal val. */
+pp_status pp_list_count(pp_list *l, const pp_value *val, size_t *n);
+/* *found: whether an item equals val (`val in l`). */
+pp_status pp_list_contains(pp_list *l, const pp_value *val, bool *found);
+/* The items [start, stop) as a LIST (slice rules, step 1; caller frees). */
+pp_status pp_list_slice(pp_list *l, int64_t start, int64_t stop, pp_value **list);
+/* Replaces the contents with the items of the LIST `items` (`l[:] =
+ * items`), in one atomic operation. PP_EINVAL: not a list or tuple. */
+pp_status pp_list_set_all(pp_list *l, const pp_value *items);
+/* Reverses the items in place. */
+pp_status pp_list_reverse(pp_list *l);
+/* Sorts the items in place, stably. cmp orders two items as strcmp does;
+ * NULL orders numbers (BOOL, INT, DOUBLE) by value, and strings, bytes,
+ * and lists or tuples of those as Python does, and fails with PP_EINVAL
+ * for items that do not compare (as Python's TypeError). reverse: largest
+ * first (equal items keep their order). */
+pp_status pp_list_sort(pp_list *l, int (*cmp)(const pp_value *a, const pp_value *b),
+                       bool reverse);
 void pp_list_free(pp_list *l);
 pp_value *pp_list_to_value(const pp_list *l);
 pp_status pp_list_from_value(pp_client *c, const pp_value *v, pp_list **out);
+
+/* A Namespace: attributes by name. Names starting with '_' are refused
+ * with PP_EINVAL (a Python Namespace keeps those in the proxy, unshared),
+ * as are NULL and empty names. */
+typedef struct pp_namespace pp_namespace;
+
+pp_status pp_namespace_create(pp_client *c, pp_namespace **out);
+/* A copy of the attribute's value (caller frees). PP_ENOENT: no such
+ * attribute (Python's AttributeError). */
+pp_status pp_namespace_get(pp_namespace *ns, const char *name, pp_value **val);
+pp_status pp_namespace_set(pp_namespace *ns, const char *name, const pp_value *val);
+/* PP_ENOENT: no such attribute. */
+pp_status pp_namespace_del(pp_namespace *ns, const char *name);
+/* Every attribute as a PP_MAP of name (a STRING) to value, in the order
+ * they were first set (caller frees). */
+pp_status pp_namespace_items(pp_namespace *ns, pp_value **map);
+void pp_namespace_free(pp_namespace *ns);
+pp_value *pp_namespace_to_value(const pp_namespace *ns);
+/* PP_EINVAL: not a Namespace's handle, or c is NULL. */
+pp_status pp_namespace_from_value(pp_client *c, const pp_value *v, pp_namespace **out);
 
 #ifdef __cplusplus
 }

@@ -794,6 +794,7 @@ void pp_client_close(pp_client *c)
          * connection. Leak the handle on purpose. */
         return;
     }
+    process_client_closing(c);
     atomic_store(&c->closing, true);
     /* Segments, primitives and arrays may outlive their client: they stay
      * mapped, and the daemon drops their references with the session. */

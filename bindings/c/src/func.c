@@ -9,11 +9,33 @@
 #include "internal.h"
 #include "pp_config.h"
 
+/* "$ORIGIN/rest" -> "<directory of this executable>/rest", as ld.so
+ * reads $ORIGIN in an rpath. NULL when the executable is unknown. */
+static char *expand_origin(const char *library)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = 0;
+    const char *rest = library + strlen("$ORIGIN");
+    size_t len = strlen(exe) + strlen(rest) + 1;
+    char *out = malloc(len);
+    if (out)
+        snprintf(out, len, "%s%s", exe, rest);
+    return out;
+}
+
 /* A library path with a slash is made absolute against the current
  * directory (the worker's cwd may differ); a bare soname is left for
- * dlopen's search. */
+ * dlopen's search; a leading $ORIGIN is the executable's directory. */
 static char *absolute_library(const char *library)
 {
+    if (strncmp(library, "$ORIGIN", 7) == 0 && (library[7] == '/' || !library[7]))
+        return expand_origin(library);
     if (library[0] == '/' || !strchr(library, '/'))
         return strdup(library);
     char *real = realpath(library, NULL);

@@ -296,7 +296,13 @@ struct pp_client {
      * env_id), most recent last; the oldest is forgotten when full. */
     uint64_t env_known[16];
     size_t n_env_known;
+    /* Processes started and not freed (process.c), joined at close. */
+    pp_process *procs;
 };
+
+/* pp_client_close: terminates the daemonic processes c holds and joins all
+ * of them (process.c). */
+void process_client_closing(pp_client *c);
 
 /* Whether the daemon knows the environment id (a reply to a request that
  * carried it has arrived). */

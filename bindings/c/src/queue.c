@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "codec.h"
 #include "internal.h"
@@ -585,6 +586,54 @@ pp_status pp_conn_poll(pp_conn *c, int timeout_ms)
         return fail(PP_EPERM, "connection is write-only");
     struct pps_wait w = wait_ms(timeout_ms);
     return conn_status(ring_poll(ring_of(c->seg, c->in - 1), &w));
+}
+
+/* Marks the ends with a message or at EOF; whether any is. */
+static bool conns_ready(pp_conn *const *conns, size_t n, bool *ready)
+{
+    struct pps_wait now = wait_ms(0);
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        ready[i] = conns[i]->in &&
+                   ring_poll(ring_of(conns[i]->seg, conns[i]->in - 1), &now) != PP_ETIMEDOUT;
+        any |= ready[i];
+    }
+    return any;
+}
+
+pp_status pp_conn_wait(pp_conn *const *conns, size_t n, int timeout_ms, bool *ready)
+{
+    if (!conns || !ready || n == 0)
+        return fail(PP_EINVAL, "pp_conn_wait: no ends to wait for");
+    /* One futex at a time: the first readable end is waited on, in 10 ms
+     * slices when there are others to look at (as multiprocessing's wait
+     * does for polypool connections in Python). */
+    size_t first = n;
+    for (size_t i = 0; i < n; i++) {
+        if (!conns[i])
+            return fail(PP_EINVAL, "pp_conn_wait: a NULL end");
+        if (conns[i]->in && first == n)
+            first = i;
+    }
+    if (first == n && timeout_ms < 0)
+        return fail(PP_EINVAL, "pp_conn_wait: every end is write-only: it would wait forever");
+    int64_t deadline = timeout_ms < 0 ? -1 : pps_now_ms() + timeout_ms;
+    for (;;) {
+        if (conns_ready(conns, n, ready))
+            return PP_OK;
+        int64_t left = deadline < 0 ? -1 : deadline - pps_now_ms();
+        if (deadline >= 0 && left <= 0)
+            return fail(PP_ETIMEDOUT, "no end had a message in time");
+        int64_t slice = n > 1 && (left < 0 || left > 10) ? 10 : left;
+        if (first == n) {
+            /* Nothing can arrive: wait the time out. */
+            struct timespec ts = { slice / 1000, (slice % 1000) * 1000000 };
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        struct pps_wait w = wait_ms(slice);
+        ring_poll(ring_of(conns[first]->seg, conns[first]->in - 1), &w);
+    }
 }
 
 bool pp_conn_readable(const pp_conn *c)

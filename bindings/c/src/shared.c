@@ -906,7 +906,8 @@ pp_status pp_sync_acquire(pp_sync *s, int timeout_ms)
 {
     if (!s)
         return fail(PP_EINVAL, "%s", "pp_sync_acquire: NULL");
-    if (s->lock)
+    /* A condition stands for its lock; a barrier's lock is its own. */
+    if (s->type == PP_H_CONDITION)
         s = s->lock;
     if (!is_lockish(s))
         return fail(PP_EINVAL, "pp_sync_acquire: a %s cannot be acquired",
@@ -927,7 +928,8 @@ pp_status pp_sync_release(pp_sync *s)
 {
     if (!s)
         return fail(PP_EINVAL, "%s", "pp_sync_release: NULL");
-    if (s->lock)
+    /* A condition stands for its lock; a barrier's lock is its own. */
+    if (s->type == PP_H_CONDITION)
         s = s->lock;
     if (!is_lockish(s))
         return fail(PP_EINVAL, "pp_sync_release: a %s cannot be released",
@@ -953,6 +955,28 @@ pp_status pp_semaphore_value(pp_sync *s, unsigned *out)
         return st;
     }
     *out = pps_sem_value(s->slot);
+    return PP_OK;
+}
+
+pp_status pp_sync_value(pp_sync *s, unsigned *out)
+{
+    if (!s || !out)
+        return fail(PP_EINVAL, "%s", "pp_sync_value: NULL argument");
+    bool lock = s->type == PP_H_LOCK || s->type == PP_H_RLOCK;
+    if (!lock && s->type != PP_H_SEMAPHORE && s->type != PP_H_BOUNDED_SEMAPHORE &&
+        s->type != PP_H_EVENT)
+        return fail(PP_EINVAL, "pp_sync_value: a %s has no value", handle_type_name(s->type));
+    int64_t v;
+    if (!s->slot) {
+        /* The daemon gives a lock's holder pid (0: free). */
+        pp_status st = sync_rpc(s, POLYPOOL__V1__SYNC_OP_KIND__SYNC_GET_VALUE, -1, &v);
+        if (st != PP_OK)
+            return st;
+    } else {
+        v = lock ? pps_lock_holder(s->slot)
+            : s->type == PP_H_EVENT ? pps_event_is_set(s->slot) : pps_sem_value(s->slot);
+    }
+    *out = lock ? v == 0 : (unsigned)v;
     return PP_OK;
 }
 
@@ -1031,6 +1055,28 @@ pp_status pp_condition_wait(pp_sync *cond, int timeout_ms)
     if (r == PP_ESTATE)
         return fail(PP_ESTATE, "%s", "wait on a condition whose lock this thread does not hold");
     return r == PP_OK ? PP_OK : op_status(r, "the condition");
+}
+
+pp_status pp_condition_wait_for(pp_sync *cond, bool (*pred)(void *arg), void *arg,
+                                int timeout_ms)
+{
+    pp_status st = need(cond, PP_H_CONDITION, "pp_condition_wait_for");
+    if (st != PP_OK)
+        return st;
+    if (!pred)
+        return fail(PP_EINVAL, "%s", "pp_condition_wait_for: NULL predicate");
+    int64_t deadline = timeout_ms < 0 ? -1 : pps_now_ms() + timeout_ms;
+    /* As threading.Condition.wait_for: the predicate is checked first, and
+     * after each wakeup, with the lock held. */
+    while (!pred(arg)) {
+        int64_t left = deadline < 0 ? -1 : deadline - pps_now_ms();
+        if (deadline >= 0 && left <= 0)
+            return fail(PP_ETIMEDOUT, "%s", "the condition's predicate stayed false");
+        st = pp_condition_wait(cond, left < 0 ? -1 : left > INT_MAX ? INT_MAX : (int)left);
+        if (st != PP_OK && st != PP_ETIMEDOUT)
+            return st;
+    }
+    return PP_OK;
 }
 
 pp_status pp_condition_notify(pp_sync *cond, unsigned n)
@@ -1252,6 +1298,30 @@ pp_status pp_array_write(pp_array *a, size_t first, size_t n, const void *in)
         return st;
     size_t isz = pp_typecode_size(a->typecode);
     return pp_shm_write(a->seg, a->offset + first * isz, in, n * isz);
+}
+
+pp_status pp_array_synchronized(pp_client *c, pp_array *raw, pp_sync *lock, pp_array **out)
+{
+    if (!raw || !out || (!lock && !c))
+        return fail(PP_EINVAL, "%s", "pp_array_synchronized: NULL argument");
+    if (raw->lock)
+        return fail(PP_EINVAL, "%s", "pp_array_synchronized: the array has a lock already");
+    if (lock && lock->type != PP_H_LOCK && lock->type != PP_H_RLOCK)
+        return fail(PP_EINVAL, "%s", "pp_array_synchronized: the lock must be a Lock or an RLock");
+    pp_array *a = calloc(1, sizeof *a);
+    if (!a)
+        return fail(PP_ENOMEM, "%s", "out of memory");
+    a->seg = shm_ref(raw->seg);
+    a->offset = raw->offset;
+    a->typecode = raw->typecode;
+    a->count = raw->count;
+    pp_status st = lock ? copy_view(lock, &a->lock) : pp_rlock_create(c, &a->lock);
+    if (st != PP_OK) {
+        pp_array_free(a);
+        return st;
+    }
+    *out = a;
+    return PP_OK;
 }
 
 pp_sync *pp_array_lock(pp_array *a)

@@ -9,7 +9,9 @@ prepares the interpreter and provides the few Python operations the loop
 calls: resolve a function, describe an exception, flush stdio.
 
 ``python -m polypool._worker --process FD`` runs one Process instead: see
-process.py.
+process.py. ``--run FD`` runs one process the daemon started (ProcStart,
+a C program's pp_process_start): the same loop runs the one call packed in
+fd FD through run_process and exits with its code.
 """
 import os
 import sys
@@ -146,6 +148,22 @@ def flush():
             pass
 
 
+def run_process(fn, args, name):
+    """A process started by the daemon (``--run``): fn(*args) as a
+    multiprocessing child runs its target; returns the exit code."""
+    from . import process
+    process._current._name = name
+    try:
+        process._parent = process._ParentProcess(os.environ["POLYPOOL_PARENT_NAME"],
+                                                 int(os.environ["POLYPOOL_PARENT_PID"]))
+    except (KeyError, ValueError):
+        pass
+    try:
+        return process._run_as_process(lambda: fn(*args), name)
+    finally:
+        flush()
+
+
 def main(argv):
     if "--process" in argv:
         from .process import _child_main
@@ -164,7 +182,8 @@ def run_host(argv):
     """Runs the worker loop (sys.path and the main module are ready)."""
     from . import _polypool
     _polypool._setup({"resolve": resolve, "task_error": task_error,
-                      "encoding_error": encoding_error, "flush": flush})
+                      "encoding_error": encoding_error, "flush": flush,
+                      "run_process": run_process})
     return _polypool.worker_main([sys.argv[0]] + argv)
 
 

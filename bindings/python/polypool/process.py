@@ -53,6 +53,7 @@ class BaseProcess:
         self._pid = None
         self._pidfd = None
         self._zygote = None
+        self._dproc = None          # a process the daemon started (C target)
         self._exitcode = None
         self._closed = False
         if daemon is not None:
@@ -76,7 +77,10 @@ class BaseProcess:
         assert self._parent_pid == os.getpid(), "can only start a process object created by current process"
         assert not _current._config.get("daemon"), "daemonic processes are not allowed to have children"
         _reap()
-        _spawn(self)
+        if _runs_c_function(self):
+            _start_in_daemon(self)
+        else:
+            _spawn(self)
         # As multiprocessing does: the child has its own copies now.
         del self._target, self._args, self._kwargs
         _children.add(self)
@@ -85,6 +89,8 @@ class BaseProcess:
         """exitcode after waiting up to timeout seconds (None: forever)."""
         if self._exitcode is not None or self._pid is None:
             return self._exitcode
+        if self._dproc is not None:
+            return self._poll_daemon(timeout)
         if timeout is not None:
             import select
             try:
@@ -117,6 +123,16 @@ class BaseProcess:
         _children.discard(self)
         return self._exitcode
 
+    def _poll_daemon(self, timeout):
+        ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        if not self._dproc.join(ms):
+            return None
+        self._exitcode = self._dproc.exitcode()
+        self._dproc.free()
+        self._dproc = None
+        _children.discard(self)
+        return self._exitcode
+
     def join(self, timeout=None):
         """Waits for the process to end, at most timeout seconds. Returns
         None either way: check exitcode."""
@@ -136,7 +152,9 @@ class BaseProcess:
 
     def _signal(self, sig):
         self._check_closed()
-        if self._pid is not None and self._exitcode is None:
+        if self._dproc is not None and sig in (signal.SIGTERM, signal.SIGKILL):
+            (self._dproc.terminate if sig == signal.SIGTERM else self._dproc.kill)()
+        elif self._pid is not None and self._exitcode is None:
             try:
                 os.kill(self._pid, sig)
             except ProcessLookupError:
@@ -212,6 +230,11 @@ class BaseProcess:
         self._check_closed()
         if self._pidfd is None and self._pid is None:
             raise ValueError("process not started")
+        if self._pidfd is None and self._dproc is not None:
+            try:                        # not our child, but a pidfd tells its end
+                self._pidfd = os.pidfd_open(self._pid)
+            except ProcessLookupError:
+                pass
         if self._pidfd is None:         # ended and reaped: a readable stand-in
             r, w = os.pipe()
             os.close(w)
@@ -222,6 +245,9 @@ class BaseProcess:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+        if self._dproc is not None:
+            self._dproc.free()
+            self._dproc = None
 
     def __repr__(self):
         if self is _current:
@@ -266,6 +292,7 @@ class BaseProcess:
         state["_pidfd"] = None
         state["_pid"] = None
         state["_zygote"] = None
+        state["_dproc"] = None
         return state
 
     # in the child ------------------------------------------------------------
@@ -283,25 +310,32 @@ class BaseProcess:
         except (OSError, ValueError):
             pass
         try:
-            self.run()
-            exitcode = 0
-        except SystemExit as e:
-            if e.code is None:
-                exitcode = 0
-            elif isinstance(e.code, int):
-                exitcode = e.code
-            else:
-                sys.stderr.write(str(e.code) + "\n")
-                exitcode = 1
-        except BaseException:
-            import traceback
-            exitcode = 1
-            sys.stderr.write("Process %s:\n" % self.name)
-            traceback.print_exc()
+            exitcode = _run_as_process(self.run, self.name)
         finally:
             _exit_children()
             _flush_std_streams()
         return exitcode
+
+
+def _run_as_process(run, name):
+    """run() as a process's whole life: returns the exit code, 0, the code
+    of a SystemExit, or 1 after printing "Process NAME:" and the traceback
+    of any other exception (multiprocessing's _bootstrap)."""
+    try:
+        run()
+        return 0
+    except SystemExit as e:
+        if e.code is None:
+            return 0
+        if isinstance(e.code, int):
+            return e.code
+        sys.stderr.write(str(e.code) + "\n")
+        return 1
+    except BaseException:
+        import traceback
+        sys.stderr.write("Process %s:\n" % name)
+        traceback.print_exc()
+        return 1
 
 
 class Process(BaseProcess):
@@ -400,6 +434,23 @@ def _hold_until_loaded(r, kept):
     finally:
         os.close(r)
         kept.clear()
+
+
+def _runs_c_function(proc):
+    """A Process whose target is a C function (polypool.cfunc) and whose
+    run() is the default: the daemon starts it (no interpreter needed)."""
+    from ._functions import CFunction
+    return isinstance(proc._target, CFunction) and type(proc).run is BaseProcess.run
+
+
+def _start_in_daemon(proc):
+    if proc._kwargs:
+        raise TypeError("a C function target takes no keyword arguments")
+    from ._polypool import process_start
+    _flush_std_streams()
+    proc._dproc = process_start(proc._target._fn, list(proc._args), proc._name,
+                                bool(proc.daemon))
+    proc._pid = proc._dproc.pid()
 
 
 def _spawn(proc):

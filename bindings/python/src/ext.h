@@ -32,6 +32,7 @@ struct ext_helpers {
     PyObject *encoding_error;  /* worker: (exc, value) -> exception to report */
     PyObject *resolve;         /* worker: (module, qualname) -> callable */
     PyObject *flush;           /* worker: () -> None, flushes sys.stdout/err */
+    PyObject *run_process;     /* worker: (fn, args tuple, name) -> exit code */
     PyObject *from_handle;     /* handle tuple -> the shared object */
     PyObject *handle_attr;     /* interned "_pp_handle": a shared object's handle tuple */
 };
@@ -63,7 +64,10 @@ const pp_func *ext_function_get(PyObject *o);
 int ext_pyenv_fill(PyObject *env, pp_pyenv *out, const char ***path_buf);
 
 extern PyTypeObject ExtFunctionType, ExtPoolType, ExtFutureType, ExtIterType, ExtSyncType,
-    ExtRingType;
+    ExtRingType, ExtDaemonProcessType;
+
+/* process.c: processes the daemon starts. */
+PyObject *ext_process_start(PyObject *mod, PyObject *args);
 
 /* shared.c: segments, primitives, handles. */
 PyTypeObject *ext_segment_type(void);

@@ -154,6 +154,7 @@ static PyObject *m_setup(PyObject *self, PyObject *kw_dict)
         { "encoding_error", offsetof(struct ext_helpers, encoding_error) },
         { "resolve", offsetof(struct ext_helpers, resolve) },
         { "flush", offsetof(struct ext_helpers, flush) },
+        { "run_process", offsetof(struct ext_helpers, run_process) },
         { "from_handle", offsetof(struct ext_helpers, from_handle) },
     };
     if (!PyDict_Check(kw_dict)) {
@@ -309,6 +310,8 @@ static PyMethodDef methods[] = {
     { "obj_release", ext_obj_release, METH_VARARGS, "obj_release(id): lets go of one." },
     { "obj_op", ext_obj_op, METH_VARARGS,
       "obj_op(id, op, args=(), index=0, stop=0) -> (results, value): one ObjOp." },
+    { "process_start", ext_process_start, METH_VARARGS,
+      "process_start(fn, args, name, daemon=False) -> DaemonProcess: a process running fn(*args)." },
     { "worker_main", ext_worker_main, METH_VARARGS,
       "worker_main(argv): runs the worker host loop (for polypool._worker)." },
     { NULL, NULL, 0, NULL },
@@ -325,8 +328,10 @@ static struct PyModuleDef moddef = {
 PyMODINIT_FUNC PyInit__polypool(void)
 {
     PyTypeObject *types[] = { &ExtFunctionType, &ExtPoolType, &ExtFutureType, &ExtIterType,
-                              &ExtSyncType, ext_segment_type(), &ExtRingType };
-    const char *names[] = { "Function", "Pool", "Future", "Iter", "Sync", "Segment", "Ring" };
+                              &ExtSyncType, ext_segment_type(), &ExtRingType,
+                              &ExtDaemonProcessType };
+    const char *names[] = { "Function", "Pool", "Future", "Iter", "Sync", "Segment", "Ring",
+                            "DaemonProcess" };
     size_t n_types = sizeof types / sizeof *types;
     for (size_t i = 0; i < n_types; i++)
         if (PyType_Ready(types[i]) < 0)

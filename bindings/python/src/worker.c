@@ -153,12 +153,35 @@ static void py_flush(void *arg)
     PyGILState_Release(g);
 }
 
+/* A process's life (--run): the Python layer's run_process(fn, args,
+ * name) behaves as multiprocessing's _bootstrap and returns the exit code. */
+static int py_run(void *arg, void *fn, const pp_value *args, const char *name)
+{
+    (void)arg;
+    PyGILState_STATE g = PyGILState_Ensure();
+    int rc = 1;
+    PyObject *a = ext_from_value(args);
+    PyObject *t = a ? PySequence_Tuple(a) : NULL;
+    Py_XDECREF(a);
+    PyObject *r = t ? PyObject_CallFunction(ext.run_process, "OOs", (PyObject *)fn, t, name)
+                    : NULL;
+    Py_XDECREF(t);
+    if (r && PyLong_Check(r))
+        rc = (int)PyLong_AsLong(r);
+    else
+        PyErr_Print();
+    Py_XDECREF(r);
+    PyGILState_Release(g);
+    return rc;
+}
+
 PyObject *ext_worker_main(PyObject *self, PyObject *args)
 {
     PyObject *list;
     if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &list))
         return NULL;
-    if (!ext.resolve || !ext.task_error || !ext.encoding_error || !ext.flush) {
+    if (!ext.resolve || !ext.task_error || !ext.encoding_error || !ext.flush ||
+        !ext.run_process) {
         PyErr_SetString(PyExc_RuntimeError, "worker helpers are not set up");
         return NULL;
     }
@@ -178,6 +201,7 @@ PyObject *ext_worker_main(PyObject *self, PyObject *args)
         .lookup = py_lookup,
         .call = py_call,
         .flush = py_flush,
+        .run = py_run,
     };
     int rc;
     Py_BEGIN_ALLOW_THREADS

@@ -4,5 +4,5 @@
 
 int main(void)
 {
-    return shared_pool_main(10, 20);
+    return shared_pool_main("$ORIGIN/libshared_pool_b.so", 10, 20);
 }

@@ -4,5 +4,5 @@
 
 int main(void)
 {
-    return shared_pool_main(0, 10);
+    return shared_pool_main("$ORIGIN/libshared_pool_a.so", 0, 10);
 }
