@@ -4,9 +4,9 @@ one run on one machine, and records the results in docs/benchmarks.md.
 
     /usr/bin/python3 bench/run.py [--build build] [--repeat 5] [--no-write]
                                   [--python-only | --c-only | --shared-only |
-                                   --queue-only | --managers-only]
+                                   --queue-only | --managers-only | --process-only]
 
-Five tables, each between its own markers in docs/benchmarks.md:
+Six tables, each between its own markers in docs/benchmarks.md:
 
 - The C client (bench/bench.c): polypool runs its C task function
   (bench/benchtasks.c) on the warm default pool of a private daemon with as
@@ -36,6 +36,12 @@ Five tables, each between its own markers in docs/benchmarks.md:
   and `k in d` from one process, `d[k] = v` from 4 processes at once, and
   Manager().list() append and indexing; polypool (the objects live in its
   daemon) against multiprocessing's fork context (a manager server process).
+- Processes (bench/bench_process.py): Process start() + join() of a no-op
+  one after another, 8 started at once then joined, and one child printing
+  10 MiB to stdout; polypool with a C target (polypool.cfunc of
+  bench/benchtasks.c, started by the daemon, its output relayed through it)
+  and with a Python target (started by the package) against
+  multiprocessing's fork and spawn contexts.
 
 Each workload is repeated, the contenders interleaved so that they share the
 machine's noise, and the medians are reported with their ratios.
@@ -61,6 +67,7 @@ PY_BEGIN, PY_END = "<!-- bench-py:begin -->", "<!-- bench-py:end -->"
 SH_BEGIN, SH_END = "<!-- bench-shared:begin -->", "<!-- bench-shared:end -->"
 QU_BEGIN, QU_END = "<!-- bench-queue:begin -->", "<!-- bench-queue:end -->"
 MG_BEGIN, MG_END = "<!-- bench-managers:begin -->", "<!-- bench-managers:end -->"
+PR_BEGIN, PR_END = "<!-- bench-process:begin -->", "<!-- bench-process:end -->"
 
 # (name, args, metric, higher_is_better, target ratio vs fork or None)
 WORKLOADS = [
@@ -824,6 +831,179 @@ def bench_managers(args, build, env, pp_ok, pp_why):
     return "\n".join(lines), failed
 
 
+# Processes. The workloads of bench/bench_process.py: (key, args), and its
+# contenders: polypool with a C target and with a Python target, then
+# multiprocessing's fork and spawn contexts with the Python target.
+PR_N = 20
+PR_PROCS = 8
+PR_BYTES = 10 << 20
+PR_ROUNDS = 3
+PR_PY = [
+    ("start_join", ["--workload", "start_join", "--n", str(PR_N)]),
+    ("start_many", ["--workload", "start_many", "--procs", str(PR_PROCS),
+                    "--rounds", str(PR_ROUNDS)]),
+    ("output", ["--workload", "output", "--bytes", str(PR_BYTES), "--rounds", str(PR_ROUNDS)]),
+]
+PR_POLYPOOL = ("polypool_c", "polypool")
+PR_MP = ("fork", "spawn")
+
+
+def fmt_process(v, unit):
+    if v is None:
+        return "n/a"
+    if unit == "rate":
+        return f"{v:,.1f}/s" if v < 100 else f"{v:,.0f}/s"
+    return fmt_unit(v, unit)
+
+
+def pr_environment(env):
+    """A sentence naming the inherited settings that change what a Python
+    child does with its output and its imports, when they are set."""
+    names = [n for n in ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE") if env.get(n)]
+    if not names:
+        return ""
+    return (" Set in the environment every contender inherited: "
+            + " and ".join(f"`{n}={env[n]}`" for n in names) + ".")
+
+
+def bench_process(args, build, env, pp_ok, pp_why):
+    """The processes table: bench_process.py, polypool with a C target and
+    with a Python target against multiprocessing's fork and spawn contexts,
+    interleaved, the order rotated each round."""
+    py = [sys.executable, os.path.join(HERE, "bench_process.py")]
+    lib = os.path.join(build, "bench", "libbenchtasks.so")
+    pp_c_ok, pp_c_why = pp_ok, pp_why
+    if pp_ok:
+        p = subprocess.run([sys.executable, "-c", "import polypool; polypool.Process; "
+                            "polypool.cfunc"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=60)
+        if p.returncode != 0:
+            pp_ok, pp_why = False, tail(p.stdout, 1)
+            pp_c_ok, pp_c_why = pp_ok, pp_why
+            print(f"bench: skipping polypool's process contenders: {pp_why}", flush=True)
+    if pp_c_ok:
+        p = subprocess.run([sys.executable, "-c", "from polypool._polypool import process_start"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=60)
+        if p.returncode != 0:
+            pp_c_ok, pp_c_why = False, tail(p.stdout, 1)
+        elif not os.path.exists(lib):
+            pp_c_ok, pp_c_why = False, f"{lib} is not built (ninja -C {build})"
+        if not pp_c_ok:
+            print(f"bench: skipping polypool's C-target contender: {pp_c_why}", flush=True)
+    impls = ([i for i, ok in zip(PR_POLYPOOL, (pp_c_ok, pp_ok)) if ok]) + list(PR_MP)
+    failed = {}   # (impl, key) -> why
+    runs = {key: {k: [] for k in impls} for key, _ in PR_PY}
+    t0 = time.monotonic()
+    for i in range(args.repeat):
+        order = impls[i % len(impls):] + impls[:i % len(impls)]
+        for key, wl in PR_PY:
+            for impl in order:
+                if (impl, key) in failed:
+                    continue
+                r, why = try_json(py + ["--impl", impl, "--lib", lib] + wl, env, timeout=300)
+                if why:
+                    failed[(impl, key)] = why
+                    print(f"bench: {impl}, {key}: FAILED: {why}", file=sys.stderr, flush=True)
+                else:
+                    runs[key][impl].append(r)
+        print(f"bench: process, round {i + 1} of {args.repeat} "
+              f"({time.monotonic() - t0:.0f} s)", flush=True)
+    # Every run's figures, on the console: the table shows only medians.
+    for key, _ in PR_PY:
+        for impl in impls:
+            rs = runs[key][impl]
+            if rs:
+                metrics = [m for m in rs[0] if m in ("p50_ms", "per_s", "seconds")]
+                print(f"bench: process {key}, {impl}: " + "; ".join(
+                    f"{m} " + " ".join(f"{r[m]:.4g}" for r in rs) for m in metrics))
+
+    def med(key, impl, metric):
+        v = [r[metric] for r in runs[key].get(impl, [])]
+        if not v:
+            return None
+        return statistics.median(v) / 1000 if metric == "p50_ms" else statistics.median(v)
+
+    lines_rows = []
+
+    def row(name, key, metric, unit, higher, impl, target=None):
+        """target: (ratio, the baselines it must hold against, text); ratios
+        are oriented so that > 1 means polypool is better."""
+        pp = med(key, impl, metric)
+        base = {b: med(key, b, metric) for b in PR_MP}
+
+        def ratio(b):
+            if pp is None or not base[b] or pp <= 0:
+                return None
+            return pp / base[b] if higher else base[b] / pp
+
+        def cell(v, who):
+            if v is not None:
+                return fmt_process(v, unit)
+            return "failed" if (who, key) in failed else "n/a"
+        met = ""
+        if target:
+            rs = [ratio(b) for b in target[1]]
+            met = "n/a" if any(r is None for r in rs) else \
+                ("yes" if all(r >= target[0] for r in rs) else "**no**")
+        rf, rs_ = ratio("fork"), ratio("spawn")
+        lines_rows.append(
+            f"| {name} | {cell(pp, impl)} | {cell(base['fork'], 'fork')} | "
+            f"{cell(base['spawn'], 'spawn')} | "
+            f"{f'{rf:.2f}×' if rf is not None else '—'} | "
+            f"{f'{rs_:.2f}×' if rs_ is not None else '—'} | "
+            f"{target[2] if target else '—'} | {met} |")
+
+    vs_fork = (1.0, ("fork",), "≥ 1× vs fork (≤ its time)")
+    vs_spawn = (1.0, ("spawn",), "≥ 1× vs spawn (≤ its time)")
+    c_tgt = "**C** target (`cfunc` of `bench_noop`, started by the daemon)"
+    py_tgt = "Python target (the package's fork helper)"
+    row(f"`start()` + `join()` of a no-op process, {PR_N} one after another, median per "
+        f"process: {c_tgt}", "start_join", "p50_ms", "s", False, "polypool_c", vs_fork)
+    row(f"the same: {py_tgt}", "start_join", "p50_ms", "s", False, "polypool", vs_spawn)
+    row(f"the same, processes/s ({PR_N} over their total time): **C** target",
+        "start_join", "per_s", "rate", True, "polypool_c")
+    row("the same, processes/s: Python target", "start_join", "per_s", "rate", True,
+        "polypool")
+    row(f"{PR_PROCS} no-op processes started, then all joined, wall time: **C** target",
+        "start_many", "seconds", "s", False, "polypool_c", vs_fork)
+    row("the same: Python target", "start_many", "seconds", "s", False, "polypool", vs_spawn)
+    row(f"one process prints {PR_BYTES >> 20} MiB to stdout (1 KiB lines; the parent's "
+        "stdout a pipe into `wc -c`), `start()` until `join()` returns: **C** target "
+        "(`bench_print_bytes`), its output relayed by the daemon",
+        "output", "seconds", "s", False, "polypool_c",
+        (0.5, ("fork",), "≥ 0.5× vs fork (≤ 2× its time)"))
+    row("the same: Python target, writing to the stdout it inherited",
+        "output", "seconds", "s", False, "polypool")
+
+    lines = [PR_BEGIN, "",
+             f"Measured {datetime.date.today().isoformat()} on {machine()}; "
+             f"median of {args.repeat} runs, contenders interleaved (the order rotated "
+             "each round), each run a fresh program that first starts and joins one "
+             "process untimed; the 8-process and output rows take each run's median of "
+             f"{PR_ROUNDS} rounds. `polypool.Process` (`bench/bench_process.py`) against "
+             "multiprocessing's fork and spawn contexts running the same Python no-op "
+             "(or printing) function; polypool's **C** target runs the C function of "
+             "`bench/benchtasks.c` instead. Ratios are polypool ÷ multiprocessing, "
+             "oriented so that > 1 means polypool is better (for times: "
+             "multiprocessing's ÷ polypool's)." + pr_environment(env), ""]
+    if not pp_ok:
+        lines += [f"**polypool not measured**: the package is not importable "
+                  f"from `<build>/bindings/python` (`{pp_why}`).", ""]
+    elif not pp_c_ok:
+        lines += [f"**polypool's C target not measured**: `{pp_c_why}`.", ""]
+    lines += ["| workload | polypool | mp fork | mp spawn | vs fork | vs spawn | target | met |",
+              "|---|---|---|---|---|---|---|---|"]
+    lines += lines_rows
+    if failed:
+        lines.append("")
+        for (impl, key), why in failed.items():
+            lines.append(f"- {impl} failed *{key}*: `{error_line(why)}`")
+    lines += ["", PR_END]
+    return "\n".join(lines), failed
+
+
 def write_region(doc, begin, end, table, after=None):
     """doc with the region begin..end replaced by table; a missing region is
     inserted right after the marker `after` when there is one, else at the end."""
@@ -850,12 +1030,16 @@ def main():
                       help="only the queues and pipes table")
     only.add_argument("--managers-only", action="store_true",
                       help="only the managers table")
+    only.add_argument("--process-only", action="store_true",
+                      help="only the processes table")
     args = ap.parse_args()
-    run_c = not (args.python_only or args.shared_only or args.queue_only or args.managers_only)
-    run_py = not (args.c_only or args.shared_only or args.queue_only or args.managers_only)
-    run_shared = not (args.c_only or args.python_only or args.queue_only or args.managers_only)
-    run_queue = not (args.c_only or args.python_only or args.shared_only or args.managers_only)
-    run_managers = not (args.c_only or args.python_only or args.shared_only or args.queue_only)
+    onlies = {"c": args.c_only, "py": args.python_only, "shared": args.shared_only,
+              "queue": args.queue_only, "managers": args.managers_only,
+              "process": args.process_only}
+    # A table runs when no --X-only flag is given, or when its own is.
+    run_c, run_py, run_shared, run_queue, run_managers, run_process = (
+        not any(v for k, v in onlies.items() if k != table)
+        for table in ("c", "py", "shared", "queue", "managers", "process"))
     build = os.path.abspath(args.build)
     daemon = os.path.join(build, "runtime", "polypoold")
     worker = os.path.join(build, "runtime", "worker", "polypool-worker")
@@ -868,12 +1052,12 @@ def main():
     env = dict(os.environ, POLYPOOL_ADDRESS=addr, POLYPOOL_NO_AUTOSTART="1",
                POLYPOOL_WORKER=worker, PYTHONPATH=os.pathsep.join(pypath))
     pp_ok, pp_why = False, "not asked for"
-    if run_py or run_shared or run_queue or run_managers:
+    if run_py or run_shared or run_queue or run_managers or run_process:
         pp_ok, pp_why = polypool_importable(env)
         if not pp_ok:
             print(f"bench: skipping polypool's Python contender: {pp_why}", flush=True)
     d = None
-    if run_c or run_shared or run_queue or run_managers or pp_ok:
+    if run_c or run_shared or run_queue or run_managers or run_process or pp_ok:
         d = subprocess.Popen([daemon, "--listen", addr, "--workers", str(os.cpu_count()),
                               "--worker", worker, "--log-level", "warn"], env=env)
     tables, failed = [], {}
@@ -904,6 +1088,11 @@ def main():
             failed.update({(impl, "managers: " + key): why
                            for (impl, key), why in mg_failed.items()})
             tables.append((MG_BEGIN, MG_END, QU_END, table))
+        if run_process:
+            table, pr_failed = bench_process(args, build, env, pp_ok, pp_why)
+            failed.update({(impl, "process: " + key): why
+                           for (impl, key), why in pr_failed.items()})
+            tables.append((PR_BEGIN, PR_END, MG_END, table))
     finally:
         if d:
             d.terminate()

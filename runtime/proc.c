@@ -163,7 +163,7 @@ static void watch(struct proc_stream *st, bool on)
  * dropped, once nobody will collect). Closes it at EOF. */
 static void stream_read(struct proc *p, struct proc_stream *st)
 {
-    uint8_t scratch[16384];
+    uint8_t scratch[65536];
     while (st->src.fd >= 0) {
         size_t room = PROC_OUTPUT_MAX - buf_unread(&st->buf);
         if (p->owner && room == 0) {
@@ -182,8 +182,13 @@ static void stream_read(struct proc *p, struct proc_stream *st)
         }
         ssize_t n = read(st->src.fd, to, want);
         if (n > 0) {
-            if (p->owner)
+            if (p->owner) {
                 st->buf.len += (size_t)n;
+                if (!p->out_since) {
+                    p->out_since = now_ms();
+                    loop_deadline(p->out_since + PROC_BATCH_MS);
+                }
+            }
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -440,6 +445,9 @@ static int spawn(struct proc *p, struct session *s, const Polypool__V1__ProcStar
     free(addr);
     fcntl(po[0], F_SETFL, O_NONBLOCK);
     fcntl(pe[0], F_SETFL, O_NONBLOCK);
+    /* Room for a burst of output while the owner's next collection is on
+     * its way (the system's pipe-max-size may refuse: then 64 KiB). */
+    fcntl(po[0], F_SETPIPE_SZ, (int)PROC_PIPE_SIZE);
     p->out.src.fd = po[0];
     p->err.src.fd = pe[0];
     int pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
@@ -568,9 +576,16 @@ bool proc_done(const struct proc *p)
     return p->ended && stream_drained(&p->out) && stream_drained(&p->err);
 }
 
-bool proc_ready(const struct proc *p)
+bool proc_ready(const struct proc *p, uint64_t now)
 {
-    return buf_unread(&p->out.buf) || buf_unread(&p->err.buf) || proc_done(p);
+    size_t n = buf_unread(&p->out.buf) + buf_unread(&p->err.buf);
+    return proc_done(p) || n >= PROC_BATCH_BYTES ||
+           (n && now >= p->out_since + PROC_BATCH_MS);
+}
+
+uint64_t proc_ready_at(const struct proc *p)
+{
+    return p->out_since ? p->out_since + PROC_BATCH_MS : UINT64_MAX;
 }
 
 static int take(struct proc *p, struct proc_stream *st, uint8_t **data, size_t *len)
@@ -599,6 +614,12 @@ int proc_take_output(struct proc *p, uint8_t **out, size_t *out_len, uint8_t **e
         free(*out);
         *out = NULL;
         return -1;
+    }
+    p->out_since = 0;
+    /* What take() read in again starts a new batch. */
+    if (buf_unread(&p->out.buf) || buf_unread(&p->err.buf)) {
+        p->out_since = now_ms();
+        loop_deadline(p->out_since + PROC_BATCH_MS);
     }
     return 0;
 }

@@ -40,6 +40,14 @@ typedef struct Polypool__V1__ProcStart Polypool__V1__ProcStart;
 
 /* Output buffered per stream before the child has to wait for its owner. */
 #define PROC_OUTPUT_MAX ((size_t)1 << 20)
+/* A waiting ProcWait is answered once this much output is buffered, or
+ * PROC_BATCH_MS after the first byte of it arrived: a child printing fast
+ * is collected in large replies, one printing a line now and then with at
+ * most that delay. */
+#define PROC_BATCH_BYTES ((size_t)256 << 10)
+#define PROC_BATCH_MS 2
+/* The stdout pipe's size (F_SETPIPE_SZ). */
+#define PROC_PIPE_SIZE ((size_t)1 << 20)
 
 struct proc;
 
@@ -64,6 +72,7 @@ struct proc {
     struct proc_stream out, err;
     bool ended;
     int exitcode;             /* once ended: exit status, or -signal */
+    uint64_t out_since;       /* ms the buffered output began; 0: none */
     uint64_t *segs, *objs;    /* references the owner holds for it */
     size_t n_segs, n_objs;
 };
@@ -77,8 +86,11 @@ int proc_start(struct session *s, const Polypool__V1__ProcStart *ps, struct pyen
 struct proc *proc_get(const struct session *s, uint64_t id);
 /* Sends sig unless the proc has ended. 0 or a wire status. */
 int proc_signal(struct proc *p, int sig);
-/* Whether a ProcWait should answer now: output to hand out, or done. */
-bool proc_ready(const struct proc *p);
+/* Whether a ProcWait should answer at `now` (ms): done, or a batch of
+ * output (PROC_BATCH_BYTES, or PROC_BATCH_MS old) to hand out. */
+bool proc_ready(const struct proc *p, uint64_t now);
+/* When the output buffered now makes a batch by age (UINT64_MAX: none). */
+uint64_t proc_ready_at(const struct proc *p);
 bool proc_done(const struct proc *p);
 /* Moves the buffered output into *out / *err (malloc'd, NULL when empty),
  * and resumes reading a stream that was full. -1 on ENOMEM. */

@@ -392,7 +392,7 @@ static bool park_try(struct sctx *c, bool timed_out)
     }
     case PARK_PROC: {
         struct proc *p = proc_get(s, pk->proc_id);
-        if (p && !proc_ready(p) && !timed_out)
+        if (p && !proc_ready(p, now_ms()) && !timed_out)
             return false;
         m = p ? proc_reply(pk->req_id, p)
               : reply_status(pk->req_id, WS_ENOENT, "no process %llu in this session",
@@ -1648,7 +1648,7 @@ static nng_msg *h_proc_wait(struct sctx *c, struct session *s, const Polypool__V
     struct proc *p = proc_of(s, rq->proc_wait->id, rq->id, &m);
     if (!p)
         return m;
-    if (rq->proc_wait->poll || proc_ready(p))
+    if (rq->proc_wait->poll || proc_ready(p, now_ms()))
         return proc_reply(rq->id, p);
     if (s->n_parked >= SESSION_MAX_PARKED)
         return reply_status(rq->id, WS_EBUSY, "too many requests waiting in this session");
@@ -2053,6 +2053,18 @@ uint64_t server_tick(uint64_t now)
             if (c->park.kind == PARK_SYNC) {
                 if (!park_try(c, d && d <= now) && now + SYNC_RETRY_MS < next)
                     next = now + SYNC_RETRY_MS;
+                continue;
+            }
+            if (c->park.kind == PARK_PROC) {
+                /* Output batches by age, besides the deadline. */
+                struct proc *p = proc_get(s, c->park.proc_id);
+                uint64_t at = p ? proc_ready_at(p) : UINT64_MAX;
+                if (!park_try(c, d && d <= now)) {
+                    if (at < next)
+                        next = at;
+                    if (d && d < next)
+                        next = d;
+                }
                 continue;
             }
             if (!d)

@@ -648,13 +648,28 @@ static pp_status hello(pp_client *c, const char *name, int timeout_ms)
     return PP_OK;
 }
 
-static void client_destroy(pp_client *c)
+/* Stops and frees the idle call slots: their aios (nng_aio_free waits
+ * for a callback still running) and contexts. Done before the socket is
+ * closed: nng 1.5.2 can panic ("pthread_mutex_lock: Invalid argument" in
+ * nng_ctx_recv) when a socket is torn down under a context whose aio
+ * callback is still at work. */
+static void slots_destroy(pp_client *c)
 {
-    while (c->free_slots) {
-        struct call_slot *s = c->free_slots;
-        c->free_slots = s->next;
+    pthread_mutex_lock(&c->mu);
+    struct call_slot *list = c->free_slots;
+    c->free_slots = NULL;
+    c->n_free_slots = 0;
+    pthread_mutex_unlock(&c->mu);
+    while (list) {
+        struct call_slot *s = list;
+        list = s->next;
         slot_destroy(s);
     }
+}
+
+static void client_destroy(pp_client *c)
+{
+    slots_destroy(c);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->collector_cv);
     pthread_cond_destroy(&c->future_cv);
@@ -779,6 +794,7 @@ pp_status pp_client_open_opts(const pp_client_opts *opts, pp_client **out)
     return PP_OK;
 
 fail:
+    slots_destroy(c);
     live_remove(c);
     nng_close(c->sock);
     client_destroy(c);
@@ -800,6 +816,7 @@ void pp_client_close(pp_client *c)
      * mapped, and the daemon drops their references with the session. */
     shm_forget_client(c);
     future_collector_stop(c);
+    slots_destroy(c);
     live_remove(c);
     nng_close(c->sock);
     client_destroy(c);

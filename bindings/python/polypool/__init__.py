@@ -106,7 +106,16 @@ def _write_output(fd, data):
     if stream is None:
         return
     try:
-        stream.write(data.decode("utf-8", "replace"))
+        raw = getattr(stream, "buffer", None)
+        if raw is None:             # a text-only stream (io.StringIO)
+            stream.write(data.decode("utf-8", "replace"))
+            return
+        # The bytes as they are, behind what the text layer holds: no
+        # decoding and re-encoding of megabytes a child printed.
+        stream.flush()
+        raw.write(data)
+        if getattr(stream, "line_buffering", False) or getattr(stream, "write_through", False):
+            raw.flush()
     except (OSError, ValueError):
         _os.write(fd, data)
 

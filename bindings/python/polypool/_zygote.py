@@ -180,6 +180,7 @@ def _run_child(payload, cwd, environ, fds):
 def main(fd):
     """``python -m polypool._worker --zygote FD``: serve fork requests."""
     from . import _worker
+    from . import process   # noqa: F401 - every child needs it: imported once, here
     _worker.prepare()
     sock = socket.socket(fileno=fd)
     loop = ForkLoop(sock, 1 << 20, 16)
