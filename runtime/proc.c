@@ -357,13 +357,13 @@ static int spawn(struct proc *p, struct session *s, const Polypool__V1__ProcStar
     if ((call = call_memfd(p->id, ps)) < 0 || pipe2(po, O_CLOEXEC) < 0 ||
         pipe2(pe, O_CLOEXEC) < 0) {
         rc = errno;
-        goto fail;
+        goto out;
     }
     if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
-        goto fail;
+        goto out;
     fa_ok = true;
     if ((rc = posix_spawnattr_init(&attr)) != 0)
-        goto fail;
+        goto out;
     attr_ok = true;
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, po[1], 1);
@@ -371,7 +371,7 @@ static int spawn(struct proc *p, struct session *s, const Polypool__V1__ProcStar
     posix_spawn_file_actions_adddup2(&fa, call, 3);
     const char *cwd = env ? env->cwd : ps->cwd;
     if (cwd && cwd[0] && (rc = posix_spawn_file_actions_addchdir_np(&fa, cwd)) != 0)
-        goto fail;
+        goto out;
     spawn_default_signals(&attr);
 
     /* The environment: the function's (PyEnv, or the caller's for C), with
@@ -379,14 +379,14 @@ static int spawn(struct proc *p, struct session *s, const Polypool__V1__ProcStar
     size_t nlen = strlen("POLYPOOL_PROCESS_NAME=") + strlen(p->name) + 1;
     if (!(name_var = malloc(nlen))) {
         rc = ENOMEM;
-        goto fail;
+        goto out;
     }
     snprintf(name_var, nlen, "POLYPOOL_PROCESS_NAME=%s", p->name);
     const char *pname = ps->parent_name && ps->parent_name[0] ? ps->parent_name : "MainProcess";
     size_t plen = strlen("POLYPOOL_PARENT_NAME=") + strlen(pname) + 1;
     if (!(parent_var = malloc(plen))) {
         rc = ENOMEM;
-        goto fail;
+        goto out;
     }
     snprintf(parent_var, plen, "POLYPOOL_PARENT_NAME=%s", pname);
     snprintf(ppid_var, sizeof ppid_var, "POLYPOOL_PARENT_PID=%u", (unsigned)s->pid);
@@ -394,13 +394,13 @@ static int spawn(struct proc *p, struct session *s, const Polypool__V1__ProcStar
     if (env) {
         if (!(pyenvp = pyenv_environ(env, environ))) {
             rc = ENOMEM;
-            goto fail;
+            goto out;
         }
         base = pyenvp;
     } else if (ps->n_environ) {
         if (!(base_c = malloc((ps->n_environ + 1) * sizeof *base_c))) {
             rc = ENOMEM;
-            goto fail;
+            goto out;
         }
         for (size_t i = 0; i < ps->n_environ; i++)
             base_c[i] = ps->environ[i];
@@ -423,26 +423,40 @@ static int spawn(struct proc *p, struct session *s, const Polypool__V1__ProcStar
     envp = env_with(base, set, nset);
     if (!envp) {
         rc = ENOMEM;
-        goto fail;
+        goto out;
     }
     char *argv_c[] = { (char *)worker_path, "--run", "3", NULL };
     char *argv_py[] = { env ? env->interpreter : NULL, "-m", "polypool._worker", "--run", "3",
                         NULL };
     char **argv = env ? argv_py : argv_c;
     rc = posix_spawn(&p->pid, argv[0], &fa, &attr, argv, envp);
-    if (rc != 0)
-        goto fail;
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    close(call);
-    close(po[1]);
-    close(pe[1]);
+
+out:     /* failed (rc), or the child has what it needs */
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    if (attr_ok)
+        posix_spawnattr_destroy(&attr);
+    if (call >= 0)
+        close(call);
+    if (po[1] >= 0)
+        close(po[1]);
+    if (pe[1] >= 0)
+        close(pe[1]);
     free(pyenvp);
     free(envp);
     free(base_c);
     free(name_var);
     free(parent_var);
     free(addr);
+    if (rc != 0) {
+        snprintf(why, whylen, "cannot start %s: %s", env ? env->interpreter : worker_path,
+                 strerror(rc));
+        if (po[0] >= 0)
+            close(po[0]);
+        if (pe[0] >= 0)
+            close(pe[0]);
+        return rc == ENOMEM ? WS_ENOMEM : WS_ENOSPAWN;
+    }
     fcntl(po[0], F_SETFL, O_NONBLOCK);
     fcntl(pe[0], F_SETFL, O_NONBLOCK);
     /* Room for a burst of output while the owner's next collection is on
@@ -462,29 +476,6 @@ static int spawn(struct proc *p, struct session *s, const Polypool__V1__ProcStar
     watch(&p->out, true);
     watch(&p->err, true);
     return WS_OK;
-
-fail:
-    snprintf(why, whylen, "cannot start %s: %s", env ? env->interpreter : worker_path,
-             strerror(rc));
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    if (attr_ok)
-        posix_spawnattr_destroy(&attr);
-    if (call >= 0)
-        close(call);
-    for (int i = 0; i < 2; i++) {
-        if (po[i] >= 0)
-            close(po[i]);
-        if (pe[i] >= 0)
-            close(pe[i]);
-    }
-    free(pyenvp);
-    free(envp);
-    free(base_c);
-    free(name_var);
-    free(parent_var);
-    free(addr);
-    return rc == ENOMEM ? WS_ENOMEM : WS_ENOSPAWN;
 }
 
 int proc_start(struct session *s, const Polypool__V1__ProcStart *ps, struct pyenv *env,

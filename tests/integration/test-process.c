@@ -182,6 +182,29 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
+/* The daemon cannot start it (no such interpreter): PP_ENOSPAWN, saying
+ * what it tried, and nothing is left behind. */
+START_TEST(spawn_failure)
+{
+    pp_client *c = client();
+    pp_pyenv env = { .interpreter = "/nonexistent/python3" };
+    pp_func *f = NULL;
+    it_assert_status(pp_func_py("tasks", "square", &env, &f), PP_OK);
+    pp_process *p = NULL;
+    it_assert_status(pp_process_start(c, f, NULL, NULL, &p), PP_ENOSPAWN);
+    ck_assert_msg(strstr(pp_last_error()->message, "/nonexistent/python3"), "%s",
+                  pp_last_error()->message);
+    pp_func_free(f);
+    it_raw r;
+    it_status_open(&r, D.url);
+    Polypool__V1__Reply *rep = it_status(&r);
+    ck_assert_uint_eq(rep->status_reply->processes, 0);
+    it_status_free(rep);
+    it_raw_close(&r);
+    pp_client_close(c);
+}
+END_TEST
+
 START_TEST(join_timeout_terminate_kill)
 {
     pp_client *c = client();
@@ -577,6 +600,7 @@ static Suite *suite(void)
     tcase_add_test(tc, exit_codes);
     tcase_add_test(tc, missing_library_or_symbol_fails_in_the_child);
     tcase_add_test(tc, bad_arguments);
+    tcase_add_test(tc, spawn_failure);
     tcase_add_test(tc, join_timeout_terminate_kill);
     tcase_add_test(tc, names);
     tcase_add_test(tc, process_starts_process);
