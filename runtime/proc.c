@@ -429,6 +429,12 @@ static int spawn(struct proc *p, struct session *s, const Polypool__V1__ProcStar
     char *argv_py[] = { env ? env->interpreter : NULL, "-m", "polypool._worker", "--run", "3",
                         NULL };
     char **argv = env ? argv_py : argv_c;
+    /* posix_spawn reports a failed exec only where the child can tell its
+     * parent (not under valgrind, for one): ask first. */
+    if (access(argv[0], X_OK) < 0) {
+        rc = errno;
+        goto out;
+    }
     rc = posix_spawn(&p->pid, argv[0], &fa, &attr, argv, envp);
 
 out:     /* failed (rc), or the child has what it needs */
