@@ -134,6 +134,8 @@ static bool pid_gone_pred(void *arg)
 
 /* True when pid runs the daemon binary of $POLYPOOL_DAEMON: a recorded
  * pid is only killed while it still is a daemon (pids get reused). */
+/* Whether pid runs the daemon: its executable is $POLYPOOL_DAEMON, or
+ * (scripts/valgrind-daemon.sh) valgrind running $POLYPOOL_DAEMON_REAL. */
 static bool pid_is_daemon(pid_t pid)
 {
     char lnk[64], exe[PATH_MAX], want[PATH_MAX];
@@ -145,7 +147,22 @@ static bool pid_is_daemon(pid_t pid)
     if (n <= 0)
         return false;
     exe[n] = 0;
-    return strcmp(exe, want) == 0;
+    if (strcmp(exe, want) == 0)
+        return true;
+    const char *real = getenv("POLYPOOL_DAEMON_REAL");
+    if (!real || !strstr(exe, "valgrind"))
+        return false;
+    char path[64], args[4096];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "r");
+    size_t len = f ? fread(args, 1, sizeof args - 1, f) : 0;
+    if (f)
+        fclose(f);
+    args[len] = 0;
+    for (size_t i = 0; i < len; i += strlen(args + i) + 1)
+        if (strcmp(args + i, real) == 0)
+            return true;
+    return false;
 }
 
 /* Kills what dead test processes left behind. With all == true (end of
