@@ -30,37 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what, pp_status st)
-{
-    fprintf(stderr, "bench_shared: %s: %s (%s)\n", what, pp_strerror(st),
-            pp_last_error()->message);
-    exit(1);
-}
-
-static void die_errno(const char *what)
-{
-    perror(what);
-    exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+#include "benchutil.h"
 
 /* multiprocessing's SemLock: a named POSIX semaphore, unlinked at once. */
 static sem_t *mp_semaphore(unsigned value)

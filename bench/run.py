@@ -190,6 +190,46 @@ def try_json(cmd, env, timeout=300):
         return None, "no JSON on stdout: " + tail(out + err)
 
 
+def run_interleaved(name, impls, workloads, cmd, env, repeat):
+    """Runs cmd(impl, args) for every (key, args) of workloads and every
+    contender, `repeat` rounds, the contenders' order rotated each round. A
+    contender that fails a workload is not run on it again. Returns
+    (runs[key][impl] -> [result, ...], failed[(impl, key)] -> why)."""
+    failed = {}
+    runs = {key: {k: [] for k in impls} for key, _ in workloads}
+    t0 = time.monotonic()
+    for i in range(repeat):
+        order = impls[i % len(impls):] + impls[:i % len(impls)]
+        for key, wl in workloads:
+            for impl in order:
+                if (impl, key) in failed:
+                    continue
+                r, why = try_json(cmd(impl, wl), env, timeout=300)
+                if why:
+                    failed[(impl, key)] = why
+                    print(f"bench: {impl}, {key}: FAILED: {why}", file=sys.stderr, flush=True)
+                else:
+                    runs[key][impl].append(r)
+        print(f"bench: {name}, round {i + 1} of {repeat} "
+              f"({time.monotonic() - t0:.0f} s)", flush=True)
+    return runs, failed
+
+
+def table_end(header, row_lines, failed, end):
+    """A table's header lines and rows, then a line per failed contender,
+    then the end marker."""
+    lines = list(header) + list(row_lines)
+    if failed:
+        lines.append("")
+        for (impl, key), why in failed.items():
+            lines.append(f"- {impl} failed *{key}*: `{error_line(why)}`")
+    return lines + ["", end]
+
+
+def row_lines(rows):
+    return ["| " + " | ".join(r) + " |" for r in rows]
+
+
 def polypool_importable(env):
     """(True, "") when `import polypool; polypool.Pool` works with env, else
     (False, why)."""
@@ -566,15 +606,8 @@ def bench_shared(args, build, env, pp_ok, pp_why):
     if not pp_ok:
         lines += [f"**polypool's Python column not measured**: the package is not importable "
                   f"from `<build>/bindings/python` (`{pp_why}`).", ""]
-    lines += ["| workload | polypool | multiprocessing | ratio | target | met |",
-              "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append("| " + " | ".join(r) + " |")
-    if failed:
-        lines.append("")
-        for (impl, key), why in failed.items():
-            lines.append(f"- {impl} failed *{key}*: `{error_line(why)}`")
-    lines += ["", SH_END]
+    lines += table_end(["| workload | polypool | multiprocessing | ratio | target | met |",
+                        "|---|---|---|---|---|---|"], row_lines(rows), failed, SH_END)
     return "\n".join(lines), failed
 
 
@@ -720,15 +753,8 @@ def bench_queue(args, build, env, pp_ok, pp_why):
     if not pp_ok:
         lines += [f"**polypool's Python column not measured**: the package is not importable "
                   f"from `<build>/bindings/python` (`{pp_why}`).", ""]
-    lines += ["| workload | polypool | multiprocessing | ratio | target | met |",
-              "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append("| " + " | ".join(r) + " |")
-    if failed:
-        lines.append("")
-        for (impl, key), why in failed.items():
-            lines.append(f"- {impl} failed *{key}*: `{error_line(why)}`")
-    lines += ["", QU_END]
+    lines += table_end(["| workload | polypool | multiprocessing | ratio | target | met |",
+                        "|---|---|---|---|---|---|"], row_lines(rows), failed, QU_END)
     return "\n".join(lines), failed
 
 
@@ -758,23 +784,9 @@ def bench_managers(args, build, env, pp_ok, pp_why):
             pp_ok, pp_why = False, tail(p.stdout, 1)
             print(f"bench: skipping polypool's managers contender: {pp_why}", flush=True)
     impls = ["polypool", "fork"] if pp_ok else ["fork"]
-    failed = {}   # (impl, key) -> why
-    runs = {key: {k: [] for k in impls} for key, _ in MG_PY}
-    t0 = time.monotonic()
-    for i in range(args.repeat):
-        order = impls[i % len(impls):] + impls[:i % len(impls)]
-        for key, wl in MG_PY:
-            for impl in order:
-                if (impl, key) in failed:
-                    continue
-                r, why = try_json(py + ["--impl", impl] + wl, env, timeout=300)
-                if why:
-                    failed[(impl, key)] = why
-                    print(f"bench: {impl}, {key}: FAILED: {why}", file=sys.stderr, flush=True)
-                else:
-                    runs[key][impl].append(r)
-        print(f"bench: managers, round {i + 1} of {args.repeat} "
-              f"({time.monotonic() - t0:.0f} s)", flush=True)
+    runs, failed = run_interleaved("managers", impls, MG_PY,
+                                   lambda impl, wl: py + ["--impl", impl] + wl,
+                                   env, args.repeat)
     for key, _ in MG_PY:
         for impl in impls:
             rs = runs[key][impl]
@@ -819,15 +831,8 @@ def bench_managers(args, build, env, pp_ok, pp_why):
     if not pp_ok:
         lines += [f"**polypool not measured**: the package is not importable "
                   f"from `<build>/bindings/python` (`{pp_why}`).", ""]
-    lines += ["| workload | polypool | multiprocessing | ratio | target | met |",
-              "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append("| " + " | ".join(r) + " |")
-    if failed:
-        lines.append("")
-        for (impl, key), why in failed.items():
-            lines.append(f"- {impl} failed *{key}*: `{error_line(why)}`")
-    lines += ["", MG_END]
+    lines += table_end(["| workload | polypool | multiprocessing | ratio | target | met |",
+                        "|---|---|---|---|---|---|"], row_lines(rows), failed, MG_END)
     return "\n".join(lines), failed
 
 
@@ -893,23 +898,9 @@ def bench_process(args, build, env, pp_ok, pp_why):
         if not pp_c_ok:
             print(f"bench: skipping polypool's C-target contender: {pp_c_why}", flush=True)
     impls = ([i for i, ok in zip(PR_POLYPOOL, (pp_c_ok, pp_ok)) if ok]) + list(PR_MP)
-    failed = {}   # (impl, key) -> why
-    runs = {key: {k: [] for k in impls} for key, _ in PR_PY}
-    t0 = time.monotonic()
-    for i in range(args.repeat):
-        order = impls[i % len(impls):] + impls[:i % len(impls)]
-        for key, wl in PR_PY:
-            for impl in order:
-                if (impl, key) in failed:
-                    continue
-                r, why = try_json(py + ["--impl", impl, "--lib", lib] + wl, env, timeout=300)
-                if why:
-                    failed[(impl, key)] = why
-                    print(f"bench: {impl}, {key}: FAILED: {why}", file=sys.stderr, flush=True)
-                else:
-                    runs[key][impl].append(r)
-        print(f"bench: process, round {i + 1} of {args.repeat} "
-              f"({time.monotonic() - t0:.0f} s)", flush=True)
+    runs, failed = run_interleaved("process", impls, PR_PY,
+                                   lambda impl, wl: py + ["--impl", impl, "--lib", lib] + wl,
+                                   env, args.repeat)
     # Every run's figures, on the console: the table shows only medians.
     for key, _ in PR_PY:
         for impl in impls:
@@ -993,14 +984,9 @@ def bench_process(args, build, env, pp_ok, pp_why):
                   f"from `<build>/bindings/python` (`{pp_why}`).", ""]
     elif not pp_c_ok:
         lines += [f"**polypool's C target not measured**: `{pp_c_why}`.", ""]
-    lines += ["| workload | polypool | mp fork | mp spawn | vs fork | vs spawn | target | met |",
-              "|---|---|---|---|---|---|---|---|"]
-    lines += lines_rows
-    if failed:
-        lines.append("")
-        for (impl, key), why in failed.items():
-            lines.append(f"- {impl} failed *{key}*: `{error_line(why)}`")
-    lines += ["", PR_END]
+    lines += table_end(["| workload | polypool | mp fork | mp spawn | vs fork | vs spawn "
+                        "| target | met |", "|---|---|---|---|---|---|---|---|"],
+                       lines_rows, failed, PR_END)
     return "\n".join(lines), failed
 
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -252,6 +253,32 @@ bool it_pid_alive(pid_t pid)
 bool it_wait_pid_gone(pid_t pid, int timeout_ms)
 {
     return it_wait_until(pid_gone_pred, &pid, timeout_ms);
+}
+
+pid_t it_fork_child(it_child_fn fn, void *arg, int i)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        _exit(fn(arg, i));
+    }
+    return pid;
+}
+
+int it_child_exit(pid_t pid, int timeout_ms)
+{
+    int ws = 0;
+    if (!it_waitpid(pid, timeout_ms, &ws)) {
+        kill(pid, SIGKILL);
+        it_waitpid(pid, IT_DEADLINE_MS, NULL);
+        ck_abort_msg("child %d did not exit within %d ms", (int)pid, timeout_ms);
+    }
+    ck_assert_msg(WIFEXITED(ws), "child %d died of signal %d", (int)pid,
+                  WIFSIGNALED(ws) ? WTERMSIG(ws) : -1);
+    return WEXITSTATUS(ws);
 }
 
 bool it_waitpid(pid_t pid, int timeout_ms, int *wstatus)

@@ -181,6 +181,14 @@ bool it_pid_alive(pid_t pid);
 bool it_wait_pid_gone(pid_t pid, int timeout_ms);
 /* waitpid with a deadline: true and *wstatus when the child exited. */
 bool it_waitpid(pid_t pid, int timeout_ms, int *wstatus);
+/* Forks a child that runs fn(arg, i) and _exit()s with its return value;
+ * it dies with the test (PR_SET_PDEATHSIG). The child must not touch a
+ * client the test opened (nng is not fork-safe). Asserts. */
+typedef int (*it_child_fn)(void *arg, int i);
+pid_t it_fork_child(it_child_fn fn, void *arg, int i);
+/* The exit code of a forked child that must exit within timeout_ms;
+ * asserts that it did, and not by a signal. */
+int it_child_exit(pid_t pid, int timeout_ms);
 /* Spawns argv (argv[0] is a path) with extra "K=V" env entries (NULL
  * terminated, may be NULL; "K=" unsets K). With out_fd, the child's stdout
  * is a pipe whose read end is returned there. Asserts. */

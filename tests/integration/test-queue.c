@@ -326,38 +326,8 @@ static void record(struct scratch *s, int i, int64_t x)
 static pp_value *child_handle;
 static struct scratch *child_scratch;
 
-typedef int (*child_fn)(void *arg, int i);
-
-/* Forks a child that runs fn(arg, i) and exits with its return value. */
-static pid_t fork_child(child_fn fn, void *arg, int i)
-{
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        _exit(fn(arg, i));
-    }
-    return pid;
-}
-
-/* The exit code of a child that must exit within timeout_ms. */
-static int child_exit(pid_t pid, int timeout_ms)
-{
-    int ws = 0;
-    if (!it_waitpid(pid, timeout_ms, &ws)) {
-        kill(pid, SIGKILL);
-        it_waitpid(pid, IT_DEADLINE_MS, NULL);
-        ck_abort_msg("child %d did not exit within %d ms", (int)pid, timeout_ms);
-    }
-    ck_assert_msg(WIFEXITED(ws), "child %d died of signal %d", (int)pid,
-                  WIFSIGNALED(ws) ? WTERMSIG(ws) : -1);
-    return WEXITSTATUS(ws);
-}
-
 #define assert_child_status_in(pid, want, ms) do {                              \
-        int got_ = child_exit((pid), (ms));                                      \
+        int got_ = it_child_exit((pid), (ms));                                      \
         ck_assert_msg(got_ == (int)(want), "child exited with %d (%s), want %s", \
                       got_, pp_status_name((pp_status)got_),                     \
                       pp_status_name((pp_status)(want)));                        \
@@ -906,7 +876,7 @@ START_TEST(queue_joinable_processes)
     pp_client *c = it_client(D.url);
     pp_queue *q = new_queue(c, 4, 0, true);
     child_handle = pp_queue_to_value(q);
-    pid_t k = fork_child(child_consume_done, NULL, 50);
+    pid_t k = it_fork_child(child_consume_done, NULL, 50);
     for (int i = 0; i < 50; i++)
         put_int(q, i, IT_DEADLINE_MS);
     it_assert_status(pp_queue_join(q, 20000), PP_OK);
@@ -1246,13 +1216,13 @@ START_TEST(queue_fifo_processes)
     child_scratch = scratch_new();
     pid_t cons[NCONS], prod[NPROD];
     for (int i = 0; i < NCONS; i++)
-        cons[i] = fork_child(child_consumer, NULL, i);
+        cons[i] = it_fork_child(child_consumer, NULL, i);
     /* And a consumer thread in this process. */
     struct consumer_thread ct = { q, NCONS, -1 };
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, consumer_thread_main, &ct), 0);
     for (int i = 0; i < NPROD; i++)
-        prod[i] = fork_child(child_producer, NULL, i);
+        prod[i] = it_fork_child(child_producer, NULL, i);
     for (int i = 0; i < NPROD; i++)
         assert_child_status_in(prod[i], PP_OK, 60000);
     /* Everything is in or taken: closing lets the consumers drain it. */
@@ -1322,9 +1292,9 @@ START_TEST(queue_consumer_killed_blocked)
     child_scratch = scratch_new();
     struct rv rv;
     rv_open(&rv, 0);
-    pid_t k1 = fork_child(child_get_one, NULL, 0);
+    pid_t k1 = it_fork_child(child_get_one, NULL, 0);
     wait_ring(.v = &rv, .reader = k1, .readers_wait = true);
-    pid_t k2 = fork_child(child_get_one, NULL, 1);
+    pid_t k2 = it_fork_child(child_get_one, NULL, 1);
     /* k2 queues up behind k1 for the readers' lock. */
     wait_count(&child_scratch->ready, 2);
     wait_ring(.v = &rv, .reader = k1, .reader_lock_waiters = true);
@@ -1530,11 +1500,11 @@ START_TEST(queue_consumer_killed_mid_stream)
     child_scratch = scratch_new();
     struct rv rv;
     rv_open(&rv, 0);
-    pid_t w = fork_child(child_put_bigs, NULL, 1 * 1000 + 100);
+    pid_t w = it_fork_child(child_put_bigs, NULL, 1 * 1000 + 100);
     /* The ring is full of the message's first parts. */
     wait_ring(.v = &rv, .writer = w, .writers_wait = true, .tail_at_least = 40 * 1024);
     ck_assert_int_eq(kill(w, SIGSTOP), 0);
-    pid_t r = fork_child(child_get_bigs, NULL, 0);
+    pid_t r = it_fork_child(child_get_bigs, NULL, 0);
     /* r took all there was (three 16 KiB parts fit) and waits for the rest. */
     wait_ring(.v = &rv, .reader = r, .readers_wait = true, .drained = true,
               .head_at_least = 40 * 1024);
@@ -1550,8 +1520,8 @@ START_TEST(queue_consumer_killed_mid_stream)
     ck_assert_uint_eq(pp_queue_qsize(q), 0);
     /* And it goes on: a whole big message both ways. */
     child_scratch->n[1] = 0;
-    r = fork_child(child_get_bigs, NULL, 1);
-    w = fork_child(child_put_bigs, NULL, 2 * 1000 + 1);
+    r = it_fork_child(child_get_bigs, NULL, 1);
+    w = it_fork_child(child_put_bigs, NULL, 2 * 1000 + 1);
     assert_child_status_in(w, PP_OK, 30000);
     wait_count(&child_scratch->n[1], 3);
     kill_reap(r);
@@ -1592,8 +1562,8 @@ START_TEST(queue_consumer_killed_while_copying)
         /* Somewhere in messages 1..KILL_BIGS-2. */
         uint64_t at = base + BIG + (uint64_t)(rand_r(&seed) % ((KILL_BIGS - 3) * BIG));
         /* It leaves the last message at least, whenever the kill comes. */
-        pid_t r = fork_child(child_get_bigs, (void *)(intptr_t)(KILL_BIGS - 1), 0);
-        pid_t w = fork_child(child_put_bigs, NULL, KILL_BIGS * 1000 + KILL_INTS);
+        pid_t r = it_fork_child(child_get_bigs, (void *)(intptr_t)(KILL_BIGS - 1), 0);
+        pid_t w = it_fork_child(child_put_bigs, NULL, KILL_BIGS * 1000 + KILL_INTS);
         int64_t end = it_now_ms() + 30000;
         while (atomic_load(&rv_hdr(&rv)->head) < at && it_now_ms() < end)
             sched_yield();
@@ -1713,8 +1683,8 @@ START_TEST(queue_consumer_killed_whole_records)
         atomic_store(&child_scratch->n[0], 0);
         uint64_t at = atomic_load(&rv_hdr(&rv)->head) + 1 +
                       (uint64_t)(rand_r(&seed) % (20 * WHOLE_SIZE));
-        pid_t r = fork_child(child_get_mixed, (void *)(intptr_t)(WHOLE_N - 10), 0);
-        pid_t w = fork_child(child_put_whole, NULL, first);
+        pid_t r = it_fork_child(child_get_mixed, (void *)(intptr_t)(WHOLE_N - 10), 0);
+        pid_t w = it_fork_child(child_put_whole, NULL, first);
         int64_t end = it_now_ms() + 30000;
         while (atomic_load(&rv_hdr(&rv)->head) < at && it_now_ms() < end)
             sched_yield();
@@ -1767,7 +1737,7 @@ START_TEST(queue_writer_killed_mid_stream)
     child_handle = pp_queue_to_value(q);
     struct rv rv;
     rv_open(&rv, 0);
-    pid_t w = fork_child(child_put_bigs, NULL, 1000);
+    pid_t w = it_fork_child(child_put_bigs, NULL, 1000);
     wait_ring(.v = &rv, .writer = w, .writers_wait = true, .tail_at_least = 40 * 1024);
     kill_reap(w);
     ck_assert_uint_eq(pp_queue_qsize(q), 0);
@@ -1784,7 +1754,7 @@ START_TEST(queue_writer_killed_mid_stream)
 
     /* Again, and this time the next put comes first: the ring is full of
      * the dead message, so it waits for a reader, which drops it. */
-    w = fork_child(child_put_bigs, NULL, 1000);
+    w = it_fork_child(child_put_bigs, NULL, 1000);
     wait_ring(.v = &rv, .writer = w, .writers_wait = true,
               .tail_at_least = atomic_load(&rv_hdr(&rv)->tail) + 40 * 1024);
     kill_reap(w);
@@ -1798,7 +1768,7 @@ START_TEST(queue_writer_killed_mid_stream)
 
     /* A reader mid-message when its writer dies. */
     uint64_t tail = atomic_load(&rv_hdr(&rv)->tail);
-    w = fork_child(child_put_bigs, NULL, 1000);
+    w = it_fork_child(child_put_bigs, NULL, 1000);
     wait_ring(.v = &rv, .writer = w, .writers_wait = true, .tail_at_least = tail + 40 * 1024);
     ck_assert_int_eq(kill(w, SIGSTOP), 0);
     get = (struct op){ .kind = OP_GET, .q = q, .timeout_ms = 20000 };
@@ -2280,7 +2250,7 @@ START_TEST(pipe_across_fork)
     pp_conn *a = NULL, *b = NULL;
     it_assert_status(pp_pipe(c, true, &a, &b), PP_OK);
     child_handle = pp_conn_to_value(b);
-    pid_t k = fork_child(child_echo, NULL, 0);
+    pid_t k = it_fork_child(child_echo, NULL, 0);
     for (int i = 0; i < 500; i++) {
         send_int(a, i);
         if (i % 50 == 49)

@@ -133,38 +133,8 @@ static void wait_count(_Atomic int *counter, int want)
                   atomic_load(counter), want);
 }
 
-typedef int (*child_fn)(void *arg, int i);
-
-/* Forks a child that runs fn(arg, i) and exits with its return value. */
-static pid_t fork_child(child_fn fn, void *arg, int i)
-{
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        _exit(fn(arg, i));
-    }
-    return pid;
-}
-
-/* The exit code of a child that must exit within timeout_ms. */
-static int child_exit(pid_t pid, int timeout_ms)
-{
-    int ws = 0;
-    if (!it_waitpid(pid, timeout_ms, &ws)) {
-        kill(pid, SIGKILL);
-        it_waitpid(pid, IT_DEADLINE_MS, NULL);
-        ck_abort_msg("child %d did not exit within %d ms", (int)pid, timeout_ms);
-    }
-    ck_assert_msg(WIFEXITED(ws), "child %d died of signal %d", (int)pid,
-                  WIFSIGNALED(ws) ? WTERMSIG(ws) : -1);
-    return WEXITSTATUS(ws);
-}
-
 #define assert_child_status(pid, want) do {                                     \
-        int got_ = child_exit((pid), IT_DEADLINE_MS);                            \
+        int got_ = it_child_exit((pid), IT_DEADLINE_MS);                            \
         ck_assert_msg(got_ == (int)(want), "child exited with %d (%s), want %s", \
                       got_, pp_status_name((pp_status)got_),                     \
                       pp_status_name((pp_status)(want)));                        \
@@ -936,18 +906,18 @@ START_TEST(lock_across_processes)
     child_scratch = scratch_new();
     it_assert_status(pp_lock_create(c, &child_lock), PP_OK);
     it_assert_status(pp_sync_acquire(child_lock, 0), PP_OK);
-    pid_t w = fork_child(child_acquire, NULL, 0);
+    pid_t w = it_fork_child(child_acquire, NULL, 0);
     wait_count(&child_scratch->ready, 1);
     it_assert_status(pp_sync_release(child_lock), PP_OK);
     assert_child_status(w, PP_OK);
 
     /* Another process may release a Lock this one holds. */
     it_assert_status(pp_sync_acquire(child_lock, 0), PP_OK);
-    w = fork_child(child_release, NULL, 0);
+    w = it_fork_child(child_release, NULL, 0);
     assert_child_status(w, PP_OK);
     it_assert_status(pp_sync_acquire(child_lock, 0), PP_OK);
     it_assert_status(pp_sync_release(child_lock), PP_OK);
-    w = fork_child(child_release, NULL, 0);
+    w = it_fork_child(child_release, NULL, 0);
     assert_child_status(w, PP_ESTATE);
     pp_sync_free(child_lock);
     scratch_free(child_scratch);
@@ -963,9 +933,9 @@ static void holder_killed_forked(bool rlock)
     child_scratch = scratch_new();
     it_assert_status(rlock ? pp_rlock_create(c, &child_lock) : pp_lock_create(c, &child_lock),
                      PP_OK);
-    pid_t h = fork_child(child_hold, NULL, 0);
+    pid_t h = it_fork_child(child_hold, NULL, 0);
     ck_assert(it_wait_until(flag_set, child_scratch, IT_DEADLINE_MS));
-    pid_t w = fork_child(child_acquire, NULL, 0);
+    pid_t w = it_fork_child(child_acquire, NULL, 0);
     wait_count(&child_scratch->ready, 1);
     it_assert_status(pp_sync_acquire(child_lock, 0), PP_ETIMEDOUT);
     int64_t t0 = it_now_ms();
@@ -1001,7 +971,7 @@ START_TEST(try_acquire_notices_dead_holder)
     pp_client *c = it_client(D.url);
     child_scratch = scratch_new();
     it_assert_status(pp_lock_create(c, &child_lock), PP_OK);
-    pid_t h = fork_child(child_hold, NULL, 0);
+    pid_t h = it_fork_child(child_hold, NULL, 0);
     ck_assert(it_wait_until(flag_set, child_scratch, IT_DEADLINE_MS));
     it_assert_status(pp_sync_acquire(child_lock, 0), PP_ETIMEDOUT);
     kill_reap(h);
@@ -1088,14 +1058,14 @@ START_TEST(rlock_holder_killed_blocked_waiter)
     it_assert_status(pp_rlock_create(c, &child_lock), PP_OK);
     pp_pool *p = handle_pool(c, "it-hold", pp_sync_to_value(child_lock));
     pid_t h = spawn_holder("it-hold", false);
-    pid_t w = fork_child(child_acquire, NULL, 0);
+    pid_t w = it_fork_child(child_acquire, NULL, 0);
     wait_count(&child_scratch->ready, 1);
     struct acq a;
     acq_start(&a, child_lock, 10000, true);
     kill_reap(h);
     /* Both get it in turn: the first with PP_EOWNERDEAD, the next
      * normally (the first released it). */
-    int ws = child_exit(w, IT_DEADLINE_MS);
+    int ws = it_child_exit(w, IT_DEADLINE_MS);
     pp_status st = acq_join(&a);
     ck_assert_msg((ws == PP_EOWNERDEAD && st == PP_OK) || (ws == PP_OK && st == PP_EOWNERDEAD),
                   "child %s, thread %s", pp_status_name((pp_status)ws), pp_status_name(st));
@@ -1178,8 +1148,8 @@ START_TEST(semaphore_across_processes)
     pp_client *c = it_client(D.url);
     child_scratch = scratch_new();
     it_assert_status(pp_semaphore_create(c, 0, &child_lock), PP_OK);
-    pid_t w1 = fork_child(child_acquire, NULL, 0);
-    pid_t w2 = fork_child(child_acquire, NULL, 1);
+    pid_t w1 = it_fork_child(child_acquire, NULL, 0);
+    pid_t w2 = it_fork_child(child_acquire, NULL, 1);
     wait_count(&child_scratch->ready, 2);
     /* One release lets one child through; it gives the unit back, and
      * that lets the other through. */
@@ -1239,7 +1209,7 @@ START_TEST(event_across_processes)
     it_assert_status(pp_event_create(c, &child_lock), PP_OK);
     pid_t w[3];
     for (int i = 0; i < 3; i++)
-        w[i] = fork_child(child_event_wait, NULL, i);
+        w[i] = it_fork_child(child_event_wait, NULL, i);
     wait_count(&child_scratch->ready, 3);
     it_assert_status(pp_event_set(child_lock), PP_OK);
     for (int i = 0; i < 3; i++)
@@ -1363,7 +1333,7 @@ START_TEST(condition_notify_across_processes)
     it_assert_status(pp_condition_create(c, NULL, &child_cond), PP_OK);
     pid_t w[3];
     for (int i = 0; i < 2; i++)
-        w[i] = fork_child(child_cond_wait, NULL, i);
+        w[i] = it_fork_child(child_cond_wait, NULL, i);
     wait_count(&child_scratch->ready, 2);
     /* Both counted themselves with the lock held; once we hold it, both
      * are waiting. */
@@ -1385,7 +1355,7 @@ START_TEST(condition_notify_across_processes)
     atomic_store(&child_scratch->ready, 0);
     atomic_store(&child_scratch->woken, 0);
     for (int i = 0; i < 3; i++)
-        w[i] = fork_child(child_cond_wait, NULL, i);
+        w[i] = it_fork_child(child_cond_wait, NULL, i);
     wait_count(&child_scratch->ready, 3);
     it_assert_status(pp_sync_acquire(child_cond, IT_DEADLINE_MS), PP_OK);
     it_assert_status(pp_condition_notify_all(child_cond), PP_OK);
@@ -1398,7 +1368,7 @@ START_TEST(condition_notify_across_processes)
     atomic_store(&child_scratch->ready, 0);
     atomic_store(&child_scratch->woken, 0);
     for (int i = 0; i < 3; i++)
-        w[i] = fork_child(child_cond_wait, NULL, i);
+        w[i] = it_fork_child(child_cond_wait, NULL, i);
     wait_count(&child_scratch->ready, 3);
     it_assert_status(pp_sync_acquire(child_cond, IT_DEADLINE_MS), PP_OK);
     it_assert_status(pp_condition_notify(child_cond, 2), PP_OK);
@@ -1508,7 +1478,7 @@ START_TEST(barrier_three_processes)
     it_assert_status(pp_barrier_create(c, 3, &child_bar), PP_OK);
     pid_t w[3];
     for (int i = 0; i < 3; i++)
-        w[i] = fork_child(child_barrier_twice, NULL, i);
+        w[i] = it_fork_child(child_barrier_twice, NULL, i);
     for (int i = 0; i < 3; i++)
         assert_child_status(w[i], PP_OK);
     for (int round = 0; round < 2; round++) {
@@ -1535,7 +1505,7 @@ START_TEST(barrier_timeout_breaks)
     child_scratch = scratch_new();
     child_scratch->flag = 1;
     it_assert_status(pp_barrier_create(c, 3, &child_bar), PP_OK);
-    pid_t w = fork_child(child_barrier_once, NULL, 0);
+    pid_t w = it_fork_child(child_barrier_once, NULL, 0);
     wait_n_waiting(child_bar, 1);
     unsigned idx;
     it_assert_status(pp_barrier_wait(child_bar, 80, &idx), PP_ETIMEDOUT);
@@ -1545,8 +1515,8 @@ START_TEST(barrier_timeout_breaks)
     it_assert_status(pp_barrier_reset(child_bar), PP_OK);
     ck_assert(!pp_barrier_broken(child_bar));
     /* Usable again. */
-    pid_t w1 = fork_child(child_barrier_once, NULL, 1);
-    pid_t w2 = fork_child(child_barrier_once, NULL, 2);
+    pid_t w1 = it_fork_child(child_barrier_once, NULL, 1);
+    pid_t w2 = it_fork_child(child_barrier_once, NULL, 2);
     it_assert_status(pp_barrier_wait(child_bar, 10000, &idx), PP_OK);
     assert_child_status(w1, PP_OK);
     assert_child_status(w2, PP_OK);
@@ -1577,7 +1547,7 @@ START_TEST(barrier_action)
     child_scratch = scratch_new();
     it_assert_status(pp_barrier_create(c, 2, &child_bar), PP_OK);
     /* The last to arrive (this process) runs it once, before anyone goes. */
-    pid_t w = fork_child(child_barrier_once, NULL, 0);
+    pid_t w = it_fork_child(child_barrier_once, NULL, 0);
     wait_n_waiting(child_bar, 1);
     unsigned idx = 9;
     it_assert_status(pp_barrier_wait_action(child_bar, 10000, action_ok, child_scratch, &idx),
@@ -1589,7 +1559,7 @@ START_TEST(barrier_action)
 
     /* A failing action breaks it: PP_ETASK for its runner, PP_ESTATE for
      * the others. */
-    w = fork_child(child_barrier_once, NULL, 0);
+    w = it_fork_child(child_barrier_once, NULL, 0);
     wait_n_waiting(child_bar, 1);
     it_assert_status(pp_barrier_wait_action(child_bar, 10000, action_fails, NULL, &idx),
                      PP_ETASK);
@@ -1609,7 +1579,7 @@ START_TEST(barrier_abort_reset)
     child_scratch->flag = 1;
     it_assert_status(pp_barrier_create(c, 2, &child_bar), PP_OK);
     /* abort: the waiter and later waits get PP_ESTATE. */
-    pid_t w = fork_child(child_barrier_once, NULL, 0);
+    pid_t w = it_fork_child(child_barrier_once, NULL, 0);
     wait_n_waiting(child_bar, 1);
     it_assert_status(pp_barrier_abort(child_bar), PP_OK);
     assert_child_status(w, PP_ESTATE);
@@ -1620,13 +1590,13 @@ START_TEST(barrier_abort_reset)
     ck_assert(!pp_barrier_broken(child_bar));
 
     /* reset with a waiter: it gets PP_ESTATE, the barrier is fine after. */
-    w = fork_child(child_barrier_once, NULL, 0);
+    w = it_fork_child(child_barrier_once, NULL, 0);
     wait_n_waiting(child_bar, 1);
     it_assert_status(pp_barrier_reset(child_bar), PP_OK);
     assert_child_status(w, PP_ESTATE);
     ck_assert(!pp_barrier_broken(child_bar));
     ck_assert_uint_eq(pp_barrier_n_waiting(child_bar), 0);
-    w = fork_child(child_barrier_once, NULL, 0);
+    w = it_fork_child(child_barrier_once, NULL, 0);
     it_assert_status(pp_barrier_wait(child_bar, 10000, &idx), PP_OK);
     assert_child_status(w, PP_OK);
     ck_assert_int_eq(1 << idx | 1 << child_scratch->index[0], 3);
@@ -1753,7 +1723,7 @@ START_TEST(array_counter_processes)
     it_assert_status(pp_array_create(c, 'q', 0, true, &child_arr), PP_OK);
     pid_t w[COUNTER_PROCS];
     for (int i = 0; i < COUNTER_PROCS; i++)
-        w[i] = fork_child(child_count, NULL, i);
+        w[i] = it_fork_child(child_count, NULL, i);
     for (int i = 0; i < COUNTER_PROCS; i++)
         assert_child_status(w[i], PP_OK);
     ck_assert_int_eq(*(int64_t *)pp_array_data(child_arr), COUNTER_PROCS * COUNTER_ADDS);
@@ -2249,7 +2219,7 @@ START_TEST(nomap_waiter_and_mapped_holder)
      * PP_EOWNERDEAD when that process is killed. */
     child_scratch = scratch_new();
     child_lock = lm;
-    pid_t hpid = fork_child(child_hold, NULL, 0);
+    pid_t hpid = it_fork_child(child_hold, NULL, 0);
     ck_assert(it_wait_until(flag_set, child_scratch, IT_DEADLINE_MS));
     acq_start(&a, ln, 10000, false);
     wait_nomap_parked();
@@ -2302,7 +2272,7 @@ START_TEST(nomap_contended_lock)
     it_assert_status(pp_sync_from_value(n, h, &ln), PP_OK);
     pp_value_free(h);
     child_scratch = scratch_new();
-    pid_t w = fork_child(child_churn, NULL, 0);
+    pid_t w = it_fork_child(child_churn, NULL, 0);
     wait_count(&child_scratch->woken, 1000);
     int counts[PP_ESTATE + 1] = { 0 };
     for (int i = 0; i < NOMAP_ROUNDS; i++) {
@@ -2388,7 +2358,7 @@ START_TEST(nomap_condition)
     /* And a mapped waiter in another process, notified by the no_map client. */
     child_scratch = scratch_new();
     child_cond = cm;
-    pid_t k = fork_child(child_cond_wait, NULL, 0);
+    pid_t k = it_fork_child(child_cond_wait, NULL, 0);
     wait_count(&child_scratch->ready, 1);
     it_assert_status(pp_sync_acquire(cn, IT_DEADLINE_MS), PP_OK);
     it_assert_status(pp_condition_notify_all(cn), PP_OK);
@@ -2432,7 +2402,7 @@ START_TEST(nomap_barrier)
     it_assert_status(pp_barrier_wait_action(bn, 0, action_ok, child_scratch, NULL), PP_EINVAL);
 
     /* Three parties: a forked process, a no_map thread, this thread. */
-    pid_t k = fork_child(child_barrier_once, NULL, 0);
+    pid_t k = it_fork_child(child_barrier_once, NULL, 0);
     struct bw w = { bn, 10000, 99, PP_EINTERNAL };
     ck_assert_int_eq(pthread_create(&w.t, NULL, bw_main, &w), 0);
     wait_n_waiting(child_bar, 2);
@@ -2445,7 +2415,7 @@ START_TEST(nomap_barrier)
     ck_assert_int_eq(1 << idx | 1 << w.idx | 1 << child_scratch->index[0], 7);
 
     /* The no_map waiter's timeout breaks it for the others. */
-    k = fork_child(child_barrier_once, NULL, 0);
+    k = it_fork_child(child_barrier_once, NULL, 0);
     wait_n_waiting(child_bar, 1);
     it_assert_status(pp_barrier_wait(bn, 60, &idx), PP_ETIMEDOUT);
     assert_child_status(k, PP_ESTATE);
@@ -2454,7 +2424,7 @@ START_TEST(nomap_barrier)
     it_assert_status(pp_barrier_reset(bn), PP_OK);
     ck_assert(!pp_barrier_broken(child_bar));
     /* abort from the no_map client. */
-    k = fork_child(child_barrier_once, NULL, 0);
+    k = it_fork_child(child_barrier_once, NULL, 0);
     wait_n_waiting(child_bar, 1);
     it_assert_status(pp_barrier_abort(bn), PP_OK);
     assert_child_status(k, PP_ESTATE);
@@ -2496,7 +2466,7 @@ START_TEST(nomap_condition_wait_returns_with_lock)
     pp_value_free(h);
     child_scratch = scratch_new();
     it_assert_status(pp_sync_acquire(cn, 0), PP_OK);
-    pid_t w = fork_child(child_cond_hold, NULL, 0);
+    pid_t w = it_fork_child(child_cond_hold, NULL, 0);
     wait_count(&child_scratch->ready, 1);
     int64_t t0 = it_now_ms();
     it_assert_status(pp_condition_wait(cn, 50), PP_ETIMEDOUT);
@@ -2528,7 +2498,7 @@ START_TEST(nomap_contended_condition)
     it_assert_status(pp_sync_from_value(n, h, &cn), PP_OK);
     pp_value_free(h);
     child_scratch = scratch_new();
-    pid_t w = fork_child(child_churn, NULL, 0);
+    pid_t w = it_fork_child(child_churn, NULL, 0);
     wait_count(&child_scratch->woken, 1000);
     for (int i = 0; i < 60; i++) {
         it_assert_status(pp_sync_acquire(cn, 5000), PP_OK);
