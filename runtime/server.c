@@ -1624,6 +1624,11 @@ static nng_msg *h_proc_start(struct session *s, const Polypool__V1__Request *rq)
         return reply_status(rq->id, WS_EINVAL, "a name over %d bytes or over 65536 variables",
                             PROC_NAME_MAX);
     }
+    size_t n;
+    if (wire_values_check(ps->args, false, &n, &why) < 0) {
+        pyenv_unref(env);
+        return reply_status(rq->id, WS_EPROTO, "args: %s", why);
+    }
     struct proc *p;
     char msg[512];
     int st = proc_start(s, ps, env, pool_config()->worker_path, &p, msg, sizeof msg);

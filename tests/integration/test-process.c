@@ -205,6 +205,100 @@ START_TEST(spawn_failure)
 }
 END_TEST
 
+/* The requests themselves, from a raw peer: each bad one gets its exact
+ * status, and the session goes on. */
+static int raw_status(it_raw *r, Polypool__V1__Request *req)
+{
+    Polypool__V1__Reply *rep = NULL;
+    ck_assert_int_eq(it_raw_call(r, req, IT_DEADLINE_MS, &rep), 0);
+    int st = rep->status;
+    polypool__v1__reply__free_unpacked(rep, NULL);
+    return st;
+}
+
+START_TEST(malformed_requests)
+{
+    it_raw r;
+    it_status_open(&r, D.url);
+    Polypool__V1__Request req = POLYPOOL__V1__REQUEST__INIT;
+    Polypool__V1__ProcStart ps = POLYPOOL__V1__PROC_START__INIT;
+    Polypool__V1__Function fn = POLYPOOL__V1__FUNCTION__INIT;
+    Polypool__V1__CFunction cf = POLYPOOL__V1__CFUNCTION__INIT;
+    req.op_case = POLYPOOL__V1__REQUEST__OP_PROC_START;
+    req.proc_start = &ps;
+    /* No function. */
+    ck_assert_int_eq(raw_status(&r, &req), POLYPOOL__V1__STATUS__STATUS_EINVAL);
+    /* A C function without a symbol. */
+    cf.library = (char *)getenv("PPTEST_LIB");
+    cf.symbol = "";
+    fn.kind_case = POLYPOOL__V1__FUNCTION__KIND_C;
+    fn.c = &cf;
+    ps.function = &fn;
+    ck_assert_int_eq(raw_status(&r, &req), POLYPOOL__V1__STATUS__STATUS_EINVAL);
+    /* Arguments whose arrays do not add up: a LIST of 2 with nothing in it. */
+    cf.symbol = "pt_square";
+    Polypool__V1__Values args = POLYPOOL__V1__VALUES__INIT;
+    Polypool__V1__Kind kinds[] = { POLYPOOL__V1__KIND__KIND_LIST };
+    uint32_t counts[] = { 2 };
+    args.kinds = kinds;
+    args.n_kinds = 1;
+    args.counts = counts;
+    args.n_counts = 1;
+    ps.args = &args;
+    ck_assert_int_eq(raw_status(&r, &req), POLYPOOL__V1__STATUS__STATUS_EPROTO);
+    /* A name over 1024 bytes. */
+    ps.args = NULL;
+    char name[1100];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    ps.name = name;
+    ck_assert_int_eq(raw_status(&r, &req), POLYPOOL__V1__STATUS__STATUS_EINVAL);
+
+    /* Waits, signals and releases of a process the session has not. */
+    Polypool__V1__Request w = POLYPOOL__V1__REQUEST__INIT;
+    Polypool__V1__ProcWait pw = POLYPOOL__V1__PROC_WAIT__INIT;
+    pw.id = 12345;
+    w.op_case = POLYPOOL__V1__REQUEST__OP_PROC_WAIT;
+    w.proc_wait = &pw;
+    ck_assert_int_eq(raw_status(&r, &w), POLYPOOL__V1__STATUS__STATUS_ENOENT);
+    Polypool__V1__ProcSignal sg = POLYPOOL__V1__PROC_SIGNAL__INIT;
+    sg.id = 12345;
+    sg.signal = SIGTERM;
+    w.op_case = POLYPOOL__V1__REQUEST__OP_PROC_SIGNAL;
+    w.proc_signal = &sg;
+    ck_assert_int_eq(raw_status(&r, &w), POLYPOOL__V1__STATUS__STATUS_ENOENT);
+    Polypool__V1__ProcRelease rl = POLYPOOL__V1__PROC_RELEASE__INIT;
+    rl.id = 12345;
+    w.op_case = POLYPOOL__V1__REQUEST__OP_PROC_RELEASE;
+    w.proc_release = &rl;
+    ck_assert_int_eq(raw_status(&r, &w), POLYPOOL__V1__STATUS__STATUS_ENOENT);
+
+    /* A real one, then a signal out of range for it. */
+    ps.name = "";
+    Polypool__V1__Values one = POLYPOOL__V1__VALUES__INIT;
+    Polypool__V1__Kind ik[] = { POLYPOOL__V1__KIND__KIND_INT };
+    int64_t iv[] = { 3 };
+    one.kinds = ik;
+    one.n_kinds = 1;
+    one.ints = iv;
+    one.n_ints = 1;
+    ps.args = &one;
+    Polypool__V1__Reply *rep = NULL;
+    ck_assert_int_eq(it_raw_call(&r, &req, IT_DEADLINE_MS, &rep), 0);
+    ck_assert_int_eq(rep->status, POLYPOOL__V1__STATUS__STATUS_OK);
+    ck_assert_int_eq(rep->result_case, POLYPOOL__V1__REPLY__RESULT_PROC);
+    sg.id = rep->proc->id;
+    polypool__v1__reply__free_unpacked(rep, NULL);
+    w.op_case = POLYPOOL__V1__REQUEST__OP_PROC_SIGNAL;
+    w.proc_signal = &sg;
+    sg.signal = 0;
+    ck_assert_int_eq(raw_status(&r, &w), POLYPOOL__V1__STATUS__STATUS_EINVAL);
+    sg.signal = 65;
+    ck_assert_int_eq(raw_status(&r, &w), POLYPOOL__V1__STATUS__STATUS_EINVAL);
+    it_raw_close(&r);
+}
+END_TEST
+
 START_TEST(join_timeout_terminate_kill)
 {
     pp_client *c = client();
@@ -601,6 +695,7 @@ static Suite *suite(void)
     tcase_add_test(tc, missing_library_or_symbol_fails_in_the_child);
     tcase_add_test(tc, bad_arguments);
     tcase_add_test(tc, spawn_failure);
+    tcase_add_test(tc, malformed_requests);
     tcase_add_test(tc, join_timeout_terminate_kill);
     tcase_add_test(tc, names);
     tcase_add_test(tc, process_starts_process);
